@@ -1,0 +1,27 @@
+# CoDEKit: every entry point installs what it needs first (Debian 12, run as root).
+SHELL := /bin/bash
+APT_PACKAGES := pkg-config libopenblas-dev liblapacke-dev libjpeg62-turbo-dev libpng-dev
+SWIFT ?= swift
+VENV ?= .venv
+
+.PHONY: deps build test run bench fixtures clean
+
+# Installs the Debian packages that are missing (apt-get update first, only when needed).
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build -c release
+
+test: deps
+	$(SWIFT) test
+
+clean:
+	rm -rf .build

@@ -1,0 +1,33 @@
+// swift-tools-version: 6.1
+// CoDEKit: Contrastive Deepfake Embeddings (CoDE, ECCV 2024) in Swift on OpenBLAS.
+import PackageDescription
+
+let package = Package(
+    name: "CoDEKit",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "CoDECore", targets: ["CoDECore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // MARK: System libraries (Debian -dev packages; the Makefile installs them)
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
+        ),
+
+        // MARK: Library modules
+        .target(
+            name: "CoDECore",
+            dependencies: ["COpenBLAS", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(name: "_CoDETestSupport", dependencies: ["CoDECore"], path: "Tests/_CoDETestSupport"),
+
+        // MARK: Tests
+        .testTarget(name: "CoDECoreTests", dependencies: ["CoDECore", "_CoDETestSupport"]),
+    ]
+)

@@ -1,0 +1,117 @@
+// The only file in CoDEKit that calls OpenBLAS / LAPACKE. Every other module goes through `BLAS`.
+import COpenBLAS
+
+/// Thin, Int-taking wrappers over the CBLAS routines CoDEKit uses. All matrices are row-major.
+///
+/// OpenBLAS's own thread pool is pinned to one thread by ``Threading``: CoDEKit partitions work
+/// across threads itself (see ``BLAS/matmul(_:_:_:m:n:k:alpha:beta:transA:transB:lda:ldb:ldc:)``),
+/// so BLAS calls never nest inside each other's thread pools.
+public enum BLAS {
+    @inline(__always) static func i32(_ v: Int) -> blasint { blasint(truncatingIfNeeded: v) }
+
+    /// `C = alpha * op(A) * op(B) + beta * C`, single precision, row-major, on the calling thread.
+    /// - Parameters: `op(A)` is `[m, k]`, `op(B)` is `[k, n]`, `C` is `[m, n]`; `lda`, `ldb`, `ldc`
+    ///   are the row strides of the matrices as stored.
+    @inline(__always)
+    public static func sgemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        precondition(m >= 0 && n >= 0 && k >= 0, "sgemm: negative dimension")
+        if m == 0 || n == 0 { return }
+        cblas_sgemm(
+            CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+            i32(m), i32(n), i32(k), alpha, a, i32(lda), b, i32(ldb), beta, c, i32(ldc))
+    }
+
+    /// `C = alpha * op(A) * op(B) + beta * C`, double precision, row-major, on the calling thread.
+    @inline(__always)
+    public static func dgemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double,
+        a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+        beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int
+    ) {
+        precondition(m >= 0 && n >= 0 && k >= 0, "dgemm: negative dimension")
+        if m == 0 || n == 0 { return }
+        cblas_dgemm(
+            CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+            i32(m), i32(n), i32(k), alpha, a, i32(lda), b, i32(ldb), beta, c, i32(ldc))
+    }
+
+    /// `y = alpha * op(A) * x + beta * y`, double precision, row-major. `A` is `[m, n]` as stored.
+    public static func dgemv(
+        trans: Bool, m: Int, n: Int, alpha: Double, a: UnsafePointer<Double>, lda: Int,
+        x: UnsafePointer<Double>, beta: Double, y: UnsafeMutablePointer<Double>
+    ) {
+        if m == 0 || n == 0 { return }
+        cblas_dgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, i32(m), i32(n), alpha, a, i32(lda), x, 1, beta, y, 1)
+    }
+
+    /// Dot product of two float vectors of length `n` (unit stride).
+    @inline(__always)
+    public static func sdot(_ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
+        cblas_sdot(i32(n), x, 1, y, 1)
+    }
+
+    /// Dot product of two double vectors of length `n` (unit stride).
+    @inline(__always)
+    public static func ddot(_ n: Int, _ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>) -> Double {
+        cblas_ddot(i32(n), x, 1, y, 1)
+    }
+
+    /// Sets OpenBLAS's internal thread count. CoDEKit keeps it at 1 and threads above BLAS.
+    public static func setInternalThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
+
+    /// OpenBLAS's build configuration string (kernel chosen at run time, threading model).
+    public static var configuration: String { String(cString: openblas_get_config()) }
+
+    /// The name of the CPU core kernel OpenBLAS selected at run time (e.g. "SkylakeX").
+    public static var coreName: String { String(cString: openblas_get_corename()) }
+
+    /// Solves the symmetric positive-definite system `A x = b` in place (LAPACKE dposv, row-major).
+    /// `a` is `[n, n]` (overwritten by its Cholesky factor), `b` is `[n, nrhs]` (overwritten by x).
+    /// - Returns: `false` if `A` is not positive definite.
+    public static func dposv(n: Int, nrhs: Int, a: UnsafeMutablePointer<Double>, b: UnsafeMutablePointer<Double>) -> Bool {
+        LAPACKE_dposv(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), Int32(nrhs), a, Int32(n), b, Int32(nrhs)) == 0
+    }
+}
+
+extension BLAS {
+    /// Partitioned GEMM across ``Threading/count`` threads: `C = alpha * op(A) * op(B) + beta * C`.
+    ///
+    /// The rows of `C` (or, when `A` is transposed or has few rows, its columns) are split into
+    /// contiguous blocks, one single-threaded sgemm per block. This is how CoDEKit uses every core
+    /// without nesting thread pools; problems too small to split run on the calling thread.
+    public static func matmul(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+        m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0,
+        transA: Bool = false, transB: Bool = false,
+        lda: Int? = nil, ldb: Int? = nil, ldc: Int? = nil
+    ) {
+        let lda = lda ?? (transA ? m : k)
+        let ldb = ldb ?? (transB ? k : n)
+        let ldc = ldc ?? n
+        let threads = Threading.count
+        // Below ~32 rows or columns per block the split costs more than it gains.
+        let rowParts = transA ? 1 : min(threads, m / 32)
+        let colParts = min(threads, n / 32)
+        if rowParts >= threads || (rowParts > 1 && rowParts >= colParts) {
+            Threading.parallelFor(rowParts) { p in
+                let r0 = m * p / rowParts, r1 = m * (p + 1) / rowParts
+                sgemm(transA: false, transB: transB, m: r1 - r0, n: n, k: k, alpha: alpha,
+                      a: a + r0 * lda, lda: lda, b: b, ldb: ldb, beta: beta, c: c + r0 * ldc, ldc: ldc)
+            }
+        } else if colParts > 1 {
+            Threading.parallelFor(colParts) { p in
+                let j0 = n * p / colParts, j1 = n * (p + 1) / colParts
+                sgemm(transA: transA, transB: transB, m: m, n: j1 - j0, k: k, alpha: alpha,
+                      a: a, lda: lda, b: b + (transB ? j0 * ldb : j0), ldb: ldb,
+                      beta: beta, c: c + j0, ldc: ldc)
+            }
+        } else {
+            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                  a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        }
+    }
+}
