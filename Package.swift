@@ -7,6 +7,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "CoDECore", targets: ["CoDECore"]),
+        .library(name: "CoDEImage", targets: ["CoDEImage"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -25,6 +26,7 @@ let package = Package(
             name: "CoDECore",
             dependencies: ["COpenBLAS", .product(name: "Logging", package: "swift-log")]
         ),
+        .target(name: "CoDEImage", dependencies: ["CoDECore"]),
         .target(name: "_CoDETestSupport", dependencies: ["CoDECore"], path: "Tests/_CoDETestSupport"),
 
         // MARK: Tests
