@@ -1,0 +1,22 @@
+/// Parallel reductions used by the backward passes.
+public enum Reductions {
+    /// `dst[j] += Σ_i src[i * ld + j]` for `i < rows`, `j < cols` (bias gradients), accumulated
+    /// in per-thread partial sums and then combined.
+    public static func addColumnSums(_ src: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int, into dst: UnsafeMutablePointer<Float>) {
+        let parts = max(1, min(Threading.count, rows / 64))
+        let partial = UnsafeMutablePointer<Float>.allocate(capacity: parts * cols)
+        partial.initialize(repeating: 0, count: parts * cols)
+        defer { partial.deallocate() }
+        Threading.parallelFor(parts) { p in
+            let acc = partial + p * cols
+            for i in (rows * p / parts)..<(rows * (p + 1) / parts) {
+                let row = src + i * ld
+                for j in 0..<cols { acc[j] += row[j] }
+            }
+        }
+        for p in 0..<parts {
+            let acc = partial + p * cols
+            for j in 0..<cols { dst[j] += acc[j] }
+        }
+    }
+}

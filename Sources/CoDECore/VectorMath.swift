@@ -1,0 +1,113 @@
+// Vectorised element-wise math for the hot paths (softmax, GELU). 8 lanes of Float per step;
+// the compiler maps SIMD8<Float> onto AVX registers in release builds.
+
+public typealias Float8 = SIMD8<Float>
+
+public enum VectorMath {
+    /// e^x for 8 lanes. Range reduction x = n ln2 + r (|r| <= ln2/2, ln2 split hi/lo), degree-6
+    /// Taylor polynomial for e^r (truncation error < 1.3e-7 relative), 2^n built from the exponent
+    /// bits. Inputs are clamped to [-87.3, 88.7], so results stay finite and normal.
+    @inline(__always)
+    public static func exp(_ x: Float8) -> Float8 {
+        let x = x.clamped(lowerBound: Float8(repeating: -87.3), upperBound: Float8(repeating: 88.7))
+        let n = (x * 1.442_695_04).rounded(.toNearestOrEven)
+        let r = x - n * 0.693_359_375 + n * 2.121_944_4e-4
+        var p = Float8(repeating: 1.0 / 720)
+        p = p * r + 1.0 / 120
+        p = p * r + 1.0 / 24
+        p = p * r + 1.0 / 6
+        p = p * r + 0.5
+        p = p * r + 1
+        p = p * r + 1
+        let e = (SIMD8<Int32>(n, rounding: .towardZero) &+ 127) &<< 23
+        return p * unsafeBitCast(e, to: Float8.self)
+    }
+
+    /// erf(x) for 8 lanes: Abramowitz & Stegun 7.1.26, |error| <= 1.5e-7 absolute.
+    @inline(__always)
+    public static func erf(_ x: Float8) -> Float8 {
+        let bits = unsafeBitCast(x, to: SIMD8<UInt32>.self)
+        let a = unsafeBitCast(bits & 0x7FFF_FFFF, to: Float8.self)
+        let t = 1 / (1 + 0.327_591_1 * a)
+        var p = Float8(repeating: 1.061_405_429)
+        p = p * t - 1.453_152_027
+        p = p * t + 1.421_413_741
+        p = p * t - 0.284_496_736
+        p = p * t + 0.254_829_592
+        p = p * t
+        let y = 1 - p * exp(-(a * a))
+        // copysign: erf is odd.
+        return unsafeBitCast(unsafeBitCast(y, to: SIMD8<UInt32>.self) | (bits & 0x8000_0000), to: Float8.self)
+    }
+
+    /// Exact (erf) GELU: 0.5 x (1 + erf(x / sqrt 2)).
+    @inline(__always)
+    public static func gelu(_ x: Float8) -> Float8 {
+        0.5 * x * (1 + erf(x * 0.707_106_781_186_547_5))
+    }
+
+    /// d GELU / dx = 0.5 (1 + erf(x / sqrt 2)) + x * exp(-x^2 / 2) / sqrt(2 pi).
+    @inline(__always)
+    public static func geluDerivative(_ x: Float8) -> Float8 {
+        0.5 * (1 + erf(x * 0.707_106_781_186_547_5)) + x * exp(-0.5 * x * x) * 0.398_942_280_401_432_7
+    }
+
+    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Float8 {
+        UnsafeRawPointer(p).loadUnaligned(as: Float8.self)
+    }
+
+    @inline(__always) static func store(_ v: Float8, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: Float8.self)
+    }
+
+    /// Applies an 8-lane function to `n` floats from `src` into `dst` (which may alias `src`);
+    /// the tail is padded into a temporary vector.
+    @inline(__always)
+    public static func map(_ n: Int, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ f: (Float8) -> Float8) {
+        var i = 0
+        while i + 8 <= n {
+            store(f(load(src + i)), dst + i)
+            i += 8
+        }
+        if i < n {
+            var v = Float8(repeating: 0)
+            for j in 0..<(n - i) { v[j] = src[i + j] }
+            let r = f(v)
+            for j in 0..<(n - i) { dst[i + j] = r[j] }
+        }
+    }
+
+    /// Scalar e^x through the vector kernel (for tails and tests).
+    public static func exp(_ x: Float) -> Float { exp(Float8(repeating: x))[0] }
+    /// Scalar erf through the vector kernel.
+    public static func erf(_ x: Float) -> Float { erf(Float8(repeating: x))[0] }
+
+    /// In-place numerically stable softmax of each of `rows` rows of length `n` (row stride `ld`):
+    /// `p_j = exp(s_j - max s) / Σ exp(s_k - max s)`, the sum accumulated in Float lanes.
+    @inline(__always)
+    public static func softmaxRows(_ s: UnsafeMutablePointer<Float>, rows: Int, n: Int, ld: Int) {
+        for r in 0..<rows {
+            let row = s + r * ld
+            var m = -Float.infinity
+            for j in 0..<n { m = max(m, row[j]) }
+            var acc = Float8(repeating: 0)
+            var j = 0
+            let mv = Float8(repeating: m)
+            while j + 8 <= n {
+                let e = exp(load(row + j) - mv)
+                store(e, row + j)
+                acc += e
+                j += 8
+            }
+            var sum = acc.sum()
+            while j < n {
+                let e = exp(row[j] - m)
+                row[j] = e
+                sum += e
+                j += 1
+            }
+            let inv = 1 / sum
+            for j in 0..<n { row[j] *= inv }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import CoDECore
+
+/// Multi-head self-attention core on a fused qkv matrix (after the qkv projection, before the
+/// output projection): per image b and head h,
+/// `P = softmax(Q K^T / sqrt(hd))`, `O = P V`, with Q, K, V read in place from the qkv rows
+/// (columns `h*hd`, `D + h*hd`, `2D + h*hd`, row stride 3D) and O written into `out` at column
+/// `h*hd` (row stride D). Shapes: `qkv` `[B*T, 3D]`, `out` `[B*T, D]`, `probs` `[B, H, T, T]`.
+enum Attention {
+    /// Forward. With `probs` the attention probabilities are kept for backward; without, each
+    /// thread reuses a `[T, T]` scratch (inference keeps nothing).
+    static func forward(
+        qkv: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>?,
+        batch B: Int, tokens T: Int, width D: Int, heads H: Int
+    ) {
+        let hd = D / H, ld = 3 * D
+        let scale = 1 / Float(hd).squareRoot()
+        // Split query rows when there are fewer (image, head) pairs than 2x the threads, so small
+        // batches still use every core.
+        let chunks = max(1, min(T / 16, (2 * Threading.count + B * H - 1) / (B * H)))
+        let tasks = B * H * chunks
+        let parts = min(Threading.count, tasks)
+        let scratch = probs == nil ? UnsafeMutablePointer<Float>.allocate(capacity: parts * T * T) : nil
+        defer { scratch?.deallocate() }
+        Threading.parallelFor(parts) { p in
+            for task in (tasks * p / parts)..<(tasks * (p + 1) / parts) {
+                let bh = task / chunks, c = task % chunks
+                let b = bh / H, h = bh % H
+                let r0 = T * c / chunks, r1 = T * (c + 1) / chunks
+                let base = qkv + b * T * ld + h * hd
+                let s = probs.map { $0 + (bh * T + r0) * T } ?? scratch! + p * T * T
+                BLAS.sgemm(transA: false, transB: true, m: r1 - r0, n: T, k: hd, alpha: scale,
+                           a: base + r0 * ld, lda: ld, b: base + D, ldb: ld, beta: 0, c: s, ldc: T)
+                VectorMath.softmaxRows(s, rows: r1 - r0, n: T, ld: T)
+                BLAS.sgemm(transA: false, transB: false, m: r1 - r0, n: hd, k: T, alpha: 1,
+                           a: s, lda: T, b: base + 2 * D, ldb: ld, beta: 0,
+                           c: out + (b * T + r0) * D + h * hd, ldc: D)
+            }
+        }
+    }
+
+    /// Backward from the stored probabilities; accumulates into `dqkv` `[B*T, 3D]`:
+    /// `dV += P^T dO`, `dP = dO V^T`, `dS = P ⊙ (dP - rowsum(P ⊙ dP)) / sqrt(hd)`,
+    /// `dQ += dS K`, `dK += dS^T Q`.
+    static func backward(
+        dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>,
+        dqkv: UnsafeMutablePointer<Float>, batch B: Int, tokens T: Int, width D: Int, heads H: Int
+    ) {
+        let hd = D / H, ld = 3 * D
+        let scale = 1 / Float(hd).squareRoot()
+        let tasks = B * H
+        let parts = min(Threading.count, tasks)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: parts * T * T)
+        defer { scratch.deallocate() }
+        Threading.parallelFor(parts) { p in
+            let dp = scratch + p * T * T
+            for bh in (tasks * p / parts)..<(tasks * (p + 1) / parts) {
+                let b = bh / H, h = bh % H
+                let base = qkv + b * T * ld + h * hd
+                let dbase = dqkv + b * T * ld + h * hd
+                let dO = dout + b * T * D + h * hd
+                let P = probs + bh * T * T
+                // dP = dO V^T
+                BLAS.sgemm(transA: false, transB: true, m: T, n: T, k: hd, alpha: 1,
+                           a: dO, lda: D, b: base + 2 * D, ldb: ld, beta: 0, c: dp, ldc: T)
+                // dV += P^T dO
+                BLAS.sgemm(transA: true, transB: false, m: T, n: hd, k: T, alpha: 1,
+                           a: P, lda: T, b: dO, ldb: D, beta: 1, c: dbase + 2 * D, ldc: ld)
+                // dS = P ⊙ (dP - rowsum(P ⊙ dP)) * scale, in place in dp
+                for i in 0..<T {
+                    let pr = P + i * T, dr = dp + i * T
+                    var dot: Float = 0
+                    for j in 0..<T { dot += pr[j] * dr[j] }
+                    for j in 0..<T { dr[j] = pr[j] * (dr[j] - dot) * scale }
+                }
+                // dQ += dS K ; dK += dS^T Q
+                BLAS.sgemm(transA: false, transB: false, m: T, n: hd, k: T, alpha: 1,
+                           a: dp, lda: T, b: base + D, ldb: ld, beta: 1, c: dbase, ldc: ld)
+                BLAS.sgemm(transA: true, transB: false, m: T, n: hd, k: T, alpha: 1,
+                           a: dp, lda: T, b: base, ldb: ld, beta: 1, c: dbase + D, ldc: ld)
+            }
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import CoDECore
+
+/// A Vision Transformer encoder whose embedding is the CLS row after the final LayerNorm
+/// (CoDE's 192-d embedding for ``ViTConfiguration/tiny``).
+///
+/// Parameters live in one flat ``FloatBuffer`` laid out by ``ViTConfiguration/parameterLayout``
+/// (timm names); gradients and optimizer moments use the same layout.
+///
+/// Forward, per block (pre-norm): `x += proj(attn(norm1(x)))`, `x += fc2(gelu(fc1(norm2(x))))`.
+/// Not thread-safe: run one forward at a time per model (it threads internally).
+public final class ViT: @unchecked Sendable {
+    public let configuration: ViTConfiguration
+    public let layout: ParameterLayout
+    public let parameters: FloatBuffer
+    let tensors: ViTTensors
+    private var workspace: InferenceWorkspace?
+
+    /// A model with all parameters zero; load or initialise them before use.
+    public init(configuration: ViTConfiguration) {
+        if let p = configuration.problem { preconditionFailure("ViTConfiguration: \(p)") }
+        self.configuration = configuration
+        layout = configuration.parameterLayout
+        parameters = layout.makeBuffer()
+        tensors = ViTTensors(parameters.pointer, layout: layout, depth: configuration.depth)
+    }
+
+    /// A model initialised as timm initialises a ViT, from a seed.
+    public convenience init(configuration: ViTConfiguration, seed: UInt64) {
+        self.init(configuration: configuration)
+        var rng = Xoshiro256(seed: seed)
+        configuration.initialize(parameters, using: &rng)
+    }
+
+    /// Embedding width D.
+    public var embeddingWidth: Int { configuration.width }
+
+    /// Embeds `batch` images (planar `[batch, C, S, S]` floats, already normalised) into
+    /// `out` (`[batch, D]`). Keeps only the activations the next layer needs.
+    public func embed(_ images: UnsafePointer<Float>, batch: Int, into out: UnsafeMutablePointer<Float>) {
+        precondition(batch >= 0, "embed: negative batch")
+        if batch == 0 { return }
+        if workspace == nil || workspace!.capacity < batch {
+            workspace = InferenceWorkspace(configuration, batch: batch)
+        }
+        let ws = workspace!
+        let c = configuration
+        let T = c.tokens, D = c.width, F = c.mlpWidth, M = batch * T
+        let w = tensors
+        // Patch embedding into the (larger) hidden buffer, then tokens.
+        PatchEmbedding.im2col(images, ws.cols.pointer, batch: batch, config: c)
+        Linear.forward(ws.cols.pointer, weight: w.patchW, bias: w.patchB, ws.hidden.pointer,
+                       rows: batch * c.patchCount, inF: c.patchInputs, outF: D)
+        PatchEmbedding.assemble(ws.hidden.pointer, cls: w.cls, pos: w.pos, tokens: ws.x.pointer, batch: batch, config: c)
+        let x = ws.x.pointer, ln = ws.ln.pointer, qkv = ws.qkv.pointer, att = ws.att.pointer, h = ws.hidden.pointer
+        for blk in w.blocks {
+            LayerNorm.forward(x, ln, gamma: blk.norm1W, beta: blk.norm1B, mean: nil, rstd: nil, rows: M, dim: D, eps: c.layerNormEps)
+            Linear.forward(ln, weight: blk.qkvW, bias: blk.qkvB, qkv, rows: M, inF: D, outF: 3 * D)
+            Attention.forward(qkv: qkv, out: att, probs: nil, batch: batch, tokens: T, width: D, heads: c.heads)
+            Linear.forward(att, weight: blk.projW, bias: blk.projB, x, rows: M, inF: D, outF: D, accumulate: true)
+            LayerNorm.forward(x, ln, gamma: blk.norm2W, beta: blk.norm2B, mean: nil, rstd: nil, rows: M, dim: D, eps: c.layerNormEps)
+            Linear.forward(ln, weight: blk.fc1W, bias: blk.fc1B, h, rows: M, inF: D, outF: F)
+            GELU.forward(h, h, count: M * F)
+            Linear.forward(h, weight: blk.fc2W, bias: blk.fc2B, x, rows: M, inF: F, outF: D, accumulate: true)
+        }
+        // Final norm on the CLS rows only (LayerNorm is per row).
+        for b in 0..<batch {
+            LayerNorm.forward(x + b * T * D, out + b * D, gamma: w.normW, beta: w.normB, mean: nil, rstd: nil, rows: 1, dim: D, eps: c.layerNormEps)
+        }
+    }
+
+    /// Embeds images given as an array of `batch * C * S * S` planar floats; returns `[batch * D]`.
+    public func embed(_ images: [Float], batch: Int) -> [Float] {
+        precondition(images.count == batch * configuration.imageFloats,
+                     "embed: \(images.count) floats for \(batch) images of \(configuration.imageFloats)")
+        var out = [Float](repeating: 0, count: batch * configuration.width)
+        images.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { embed(src.baseAddress!, batch: batch, into: $0.baseAddress!) }
+        }
+        return out
+    }
+
+    /// Frees the cached inference buffers (they are re-created on the next call).
+    public func releaseWorkspace() { workspace = nil }
+}
+
+/// Buffers for one inference forward of up to `capacity` images; reused across calls.
+final class InferenceWorkspace {
+    let capacity: Int
+    let cols, x, ln, qkv, att, hidden: FloatBuffer
+
+    init(_ c: ViTConfiguration, batch: Int) {
+        capacity = batch
+        let M = batch * c.tokens
+        cols = FloatBuffer(count: batch * c.patchCount * c.patchInputs)   // (B*Np, C*P*P)
+        x = FloatBuffer(count: M * c.width)                                // (B*T, D)
+        ln = FloatBuffer(count: M * c.width)                               // (B*T, D)
+        qkv = FloatBuffer(count: M * 3 * c.width)                          // (B*T, 3D)
+        att = FloatBuffer(count: M * c.width)                              // (B*T, D)
+        hidden = FloatBuffer(count: max(M * c.mlpWidth, batch * c.patchCount * c.width))  // (B*T, F)
+    }
+}

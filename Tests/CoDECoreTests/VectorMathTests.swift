@@ -1,0 +1,54 @@
+import CoDECore
+import Foundation
+import Testing
+
+@Suite struct VectorMathTests {
+    /// The polynomial exp against libm's over the softmax/GELU input range.
+    /// Tolerance 4e-7 relative: the Taylor truncation (1.3e-7) plus a few Float roundings.
+    @Test func expMatchesLibm() {
+        var worst = 0.0
+        for i in 0...20_000 {
+            let x = -87.0 + Double(i) * (175.0 / 20_000)
+            let got = Double(VectorMath.exp(Float(x)))
+            let ref = Foundation.exp(Double(Float(x)))
+            worst = max(worst, abs(got - ref) / ref)
+        }
+        #expect(worst < 4e-7, "worst relative error \(worst)")
+    }
+
+    /// erf within the A&S 7.1.26 bound (1.5e-7) plus Float rounding: 5e-7 absolute.
+    @Test func erfMatchesLibm() {
+        var worst = 0.0
+        for i in 0...20_000 {
+            let x = -6.0 + Double(i) * (12.0 / 20_000)
+            worst = max(worst, abs(Double(VectorMath.erf(Float(x))) - Foundation.erf(Double(Float(x)))))
+        }
+        #expect(worst < 5e-7, "worst absolute error \(worst)")
+    }
+
+    /// GELU' against a central difference of GELU in Double.
+    @Test func geluDerivativeMatchesDifference() {
+        func gelu(_ x: Double) -> Double { 0.5 * x * (1 + Foundation.erf(x / 2.0.squareRoot())) }
+        for x in stride(from: -5.0, through: 5.0, by: 0.37) {
+            let fd = (gelu(x + 1e-5) - gelu(x - 1e-5)) / 2e-5
+            let got = Double(VectorMath.geluDerivative(Float8(repeating: Float(x)))[0])
+            #expect(abs(got - fd) < 2e-6, "x=\(x): \(got) vs \(fd)")
+            let g = Double(VectorMath.gelu(Float8(repeating: Float(x)))[0])
+            #expect(abs(g - gelu(Double(Float(x)))) < 1e-6)
+        }
+    }
+
+    @Test func softmaxRowsSumToOneAndMatchDirectFormula() {
+        let n = 13
+        var s = (0..<(2 * n)).map { Float($0 % 7) * 3.1 - 9 }
+        let ref: [Double] = (0..<2).flatMap { r -> [Double] in
+            let row = s[(r * n)..<(r * n + n)].map(Double.init)
+            let m = row.max()!
+            let e = row.map { Foundation.exp($0 - m) }
+            let z = e.reduce(0, +)
+            return e.map { $0 / z }
+        }
+        s.withUnsafeMutableBufferPointer { VectorMath.softmaxRows($0.baseAddress!, rows: 2, n: n, ld: n) }
+        for i in 0..<(2 * n) { #expect(abs(Double(s[i]) - ref[i]) < 1e-6) }
+    }
+}
