@@ -27,12 +27,14 @@ let package = Package(
             name: "CoDECore",
             dependencies: ["COpenBLAS", .product(name: "Logging", package: "swift-log")]
         ),
-        .target(name: "CoDEImage", dependencies: ["CoDECore"]),
         .target(name: "CoDEModel", dependencies: ["CoDECore"]),
+        .target(name: "CCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
+        .target(name: "CoDEImage", dependencies: ["CoDECore", "CCodecs"]),
         .target(name: "_CoDETestSupport", dependencies: ["CoDECore"], path: "Tests/_CoDETestSupport"),
 
         // MARK: Tests
         .testTarget(name: "CoDECoreTests", dependencies: ["CoDECore", "_CoDETestSupport"]),
         .testTarget(name: "CoDEModelTests", dependencies: ["CoDEModel", "_CoDETestSupport"]),
+        .testTarget(name: "CoDEImageTests", dependencies: ["CoDEImage", "_CoDETestSupport"]),
     ]
 )

@@ -1,0 +1,171 @@
+// JPEG decoding through libjpeg-turbo's libjpeg API, matching PIL's decoder settings.
+#include "ccodecs.h"
+
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jpeglib.h>
+#include <jerror.h>
+
+typedef struct {
+    struct jpeg_error_mgr pub;      // must be first: libjpeg sees this struct as its error manager
+    jmp_buf jump;
+    int code;
+    const ccodecs_limits *limits;
+    ccodecs_status *status;
+} jpeg_guard;
+
+typedef struct {
+    struct jpeg_progress_mgr pub;   // must be first
+    jpeg_guard *guard;
+} jpeg_progress;
+
+static void fail(j_common_ptr cinfo, int code, const char *prefix) {
+    jpeg_guard *g = (jpeg_guard *)cinfo->err;
+    char text[JMSG_LENGTH_MAX];
+    (*cinfo->err->format_message)(cinfo, text);
+    snprintf(g->status->message, sizeof g->status->message, "%s%s", prefix, text);
+    g->code = code;
+    longjmp(g->jump, 1);
+}
+
+static void on_error(j_common_ptr cinfo) {
+    int msg = cinfo->err->msg_code;
+    if (msg == JERR_INPUT_EOF || msg == JERR_INPUT_EMPTY) fail(cinfo, CCODECS_TRUNCATED, "");
+    if (msg == JERR_OUT_OF_MEMORY) fail(cinfo, CCODECS_NO_MEMORY, "");
+    fail(cinfo, CCODECS_CORRUPT, "");
+}
+
+// level < 0: warning; level >= 0: trace output, ignored.
+static void on_message(j_common_ptr cinfo, int level) {
+    jpeg_guard *g = (jpeg_guard *)cinfo->err;
+    if (level >= 0) return;
+    // jpeg_mem_src reports running out of data as a warning and pads with a fake EOI: a
+    // truncated file is always an error (PIL raises "image file is truncated" too).
+    if (cinfo->err->msg_code == JWRN_JPEG_EOF) fail(cinfo, CCODECS_TRUNCATED, "");
+    g->status->warnings += 1;
+    if (g->limits->warnings_fatal) fail(cinfo, CCODECS_WARNING, "");
+}
+
+static void on_progress(j_common_ptr cinfo) {
+    jpeg_progress *p = (jpeg_progress *)cinfo->progress;
+    j_decompress_ptr d = (j_decompress_ptr)cinfo;
+    int32_t max = p->guard->limits->max_scans;
+    if (cinfo->is_decompressor && d->progressive_mode && max > 0 && d->input_scan_number > max) {
+        snprintf(p->guard->status->message, sizeof p->guard->status->message,
+                 "progressive JPEG has more than %d scans", (int)max);
+        p->guard->code = CCODECS_SCAN_LIMIT;
+        longjmp(p->guard->jump, 1);
+    }
+}
+
+static void setup(struct jpeg_decompress_struct *cinfo, jpeg_guard *g, jpeg_progress *prog,
+                  const ccodecs_limits *limits, ccodecs_status *status) {
+    memset(status, 0, sizeof *status);
+    cinfo->err = jpeg_std_error(&g->pub);
+    g->pub.error_exit = on_error;
+    g->pub.emit_message = on_message;
+    g->code = CCODECS_OK;
+    g->limits = limits;
+    g->status = status;
+    prog->pub.progress_monitor = on_progress;
+    prog->guard = g;
+}
+
+// After jpeg_read_header: records the dimensions and checks the limits and channel count.
+static int check_header(struct jpeg_decompress_struct *cinfo, const ccodecs_limits *limits, ccodecs_status *st) {
+    st->width = (int32_t)cinfo->image_width;
+    st->height = (int32_t)cinfo->image_height;
+    st->components = cinfo->num_components;
+    if ((int64_t)cinfo->image_width * (int64_t)cinfo->image_height > limits->max_pixels) {
+        snprintf(st->message, sizeof st->message, "image %dx%d exceeds the pixel limit %lld",
+                 st->width, st->height, (long long)limits->max_pixels);
+        return CCODECS_TOO_LARGE;
+    }
+    int n = cinfo->num_components;
+    if (n != 1 && n != 3 && n != 4) {
+        snprintf(st->message, sizeof st->message, "%d-channel JPEG (PIL and CoDEKit read 1, 3 or 4)", n);
+        return CCODECS_UNSUPPORTED;
+    }
+    return CCODECS_OK;
+}
+
+int ccodecs_jpeg_header(const uint8_t *data, size_t size, const ccodecs_limits *limits, ccodecs_status *status) {
+    struct jpeg_decompress_struct cinfo;
+    jpeg_guard g;
+    jpeg_progress prog;
+    setup(&cinfo, &g, &prog, limits, status);
+    if (size == 0) { snprintf(status->message, sizeof status->message, "empty file"); return CCODECS_TRUNCATED; }
+    if (setjmp(g.jump)) { jpeg_destroy_decompress(&cinfo); return g.code; }
+    jpeg_create_decompress(&cinfo);
+    cinfo.progress = &prog.pub;
+    jpeg_mem_src(&cinfo, data, (unsigned long)size);
+    jpeg_read_header(&cinfo, TRUE);
+    int rc = check_header(&cinfo, limits, status);
+    jpeg_destroy_decompress(&cinfo);
+    return rc;
+}
+
+// PIL's Convert.c cmyk2rgb on Adobe-inverted samples ("CMYK;I"): with c' = 255 - c and
+// nk = 255 - k' = k, out = clip(nk - muldiv255(c', nk)), muldiv255(a, b) = ((t >> 8) + t) >> 8, t = a*b + 128.
+static inline uint8_t cmyk_channel(int c, int k) {
+    int nk = k, ci = 255 - c;
+    int t = ci * nk + 128;
+    int v = nk - (((t >> 8) + t) >> 8);
+    return (uint8_t)(v < 0 ? 0 : (v > 255 ? 255 : v));
+}
+
+static void convert_row(const JSAMPLE *in, uint8_t *out, int width, int components) {
+    if (components == 1) {
+        for (int x = 0; x < width; x++) { out[3 * x] = out[3 * x + 1] = out[3 * x + 2] = in[x]; }
+    } else {
+        for (int x = 0; x < width; x++) {
+            int k = in[4 * x + 3];
+            out[3 * x] = cmyk_channel(in[4 * x], k);
+            out[3 * x + 1] = cmyk_channel(in[4 * x + 1], k);
+            out[3 * x + 2] = cmyk_channel(in[4 * x + 2], k);
+        }
+    }
+}
+
+int ccodecs_jpeg_decode(const uint8_t *data, size_t size, const ccodecs_limits *limits,
+                        uint8_t *out, int32_t width, int32_t height, ccodecs_status *status) {
+    struct jpeg_decompress_struct cinfo;
+    jpeg_guard g;
+    jpeg_progress prog;
+    setup(&cinfo, &g, &prog, limits, status);
+    if (size == 0) { snprintf(status->message, sizeof status->message, "empty file"); return CCODECS_TRUNCATED; }
+    if (setjmp(g.jump)) { jpeg_destroy_decompress(&cinfo); return g.code; }
+    jpeg_create_decompress(&cinfo);
+    cinfo.progress = &prog.pub;
+    jpeg_mem_src(&cinfo, data, (unsigned long)size);
+    jpeg_read_header(&cinfo, TRUE);
+    int rc = check_header(&cinfo, limits, status);
+    if (rc != CCODECS_OK) { jpeg_destroy_decompress(&cinfo); return rc; }
+    if (status->width != width || status->height != height) {
+        snprintf(status->message, sizeof status->message, "header changed between reads");
+        jpeg_destroy_decompress(&cinfo);
+        return CCODECS_CORRUPT;
+    }
+    int n = cinfo.num_components;
+    cinfo.out_color_space = n == 1 ? JCS_GRAYSCALE : (n == 3 ? JCS_RGB : JCS_CMYK);
+    cinfo.dct_method = JDCT_ISLOW;          // PIL's default (it switches only in draft mode)
+    cinfo.do_fancy_upsampling = TRUE;
+    jpeg_start_decompress(&cinfo);          // progressive files: all scans are read here
+    JSAMPARRAY scratch = NULL;
+    if (n != 3) scratch = (*cinfo.mem->alloc_sarray)((j_common_ptr)&cinfo, JPOOL_IMAGE, (JDIMENSION)width * n, 1);
+    while (cinfo.output_scanline < cinfo.output_height) {
+        uint8_t *dst = out + (size_t)cinfo.output_scanline * (size_t)width * 3;
+        if (n == 3) {
+            JSAMPROW row = dst;
+            jpeg_read_scanlines(&cinfo, &row, 1);
+        } else {
+            jpeg_read_scanlines(&cinfo, scratch, 1);
+            convert_row(scratch[0], dst, width, n);
+        }
+    }
+    // No jpeg_finish_decompress: every pixel is decoded; what follows the last scan does not matter.
+    jpeg_destroy_decompress(&cinfo);
+    return CCODECS_OK;
+}

@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Image decoding / preprocessing parity fixtures for Tests/CoDEImageTests.
+
+Run with: /work/venv/bin/python Tests/Fixtures/make_image_fixtures.py
+Pinned versions (the ones this was run with): Python 3.11, numpy 1.26.4, pillow 13.0.0
+(libjpeg-turbo API 6.2 as reported by PIL.features, zlib 1.2.13), torch 2.15.0,
+torchvision 0.29.2, safetensors 0.8.0.
+
+Writes, deterministically (fixed seeds, no timestamps):
+  images/<name>.<ext>            small test images (odd sizes, every colour mode the tests cover)
+  images/bad/<name>              truncated / corrupt variants for the error tests
+  images/reference.safetensors   for each image <name>:
+      <name>.rgb   uint8 [H, W, 3]   PIL Image.open(f).convert("RGB")  (the decoder's parity target)
+      <name>.crop  uint8 [S, S, 3]   torchvision CenterCrop(S) of that RGB image (S in metadata)
+      <name>.tensor float32 [3, S, S] CenterCrop(S) + ToTensor() + Normalize(ImageNet) (some images)
+    plus  lut.tensor float32 [3, 256]  ToTensor+Normalize of a 1x256 image whose pixel i is (i, i, i)
+    metadata: "<name>.crop_size" -> S, "<name>.file" -> file name
+"""
+import io
+import json
+import os
+import struct
+import zlib
+
+import numpy as np
+import PIL
+import torch
+import torchvision
+from PIL import Image
+from safetensors.numpy import load_file
+from torchvision import transforms as T
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "images")
+BAD = os.path.join(OUT, "bad")
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def content(h, w, seed, channels=3, noise=12.0):
+    """Smooth gradients plus noise: realistic for JPEG, not constant, compressible for PNG."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    base = []
+    for c in range(channels):
+        fx, fy, ph = rng.uniform(0.01, 0.08), rng.uniform(0.01, 0.08), rng.uniform(0, 6.28)
+        base.append(127.5 + 110 * np.sin(fx * x + ph) * np.cos(fy * y - ph))
+    a = np.stack(base, axis=-1) + rng.normal(0, noise, size=(h, w, channels))
+    return np.clip(np.rint(a), 0, 255).astype(np.uint8)
+
+
+def png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def raw_png(array, color_type, bit_depth):
+    """Minimal PNG writer (filter 0, no interlace) for what PIL cannot save, e.g. 16-bit RGB."""
+    h, w = array.shape[:2]
+    if bit_depth == 16:
+        rows = array.astype(">u2").reshape(h, -1).view(np.uint8)
+    else:
+        rows = array.reshape(h, -1)
+    raw = b"".join(b"\x00" + rows[r].tobytes() for r in range(h))
+    ihdr = struct.pack(">IIBBBBB", w, h, bit_depth, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(raw, 9)) + png_chunk(b"IEND", b"")
+
+
+def make_images():
+    """name -> (file bytes, crop size, write full tensor?)"""
+    imgs = {}
+
+    def save(name, im, fmt, crop, tensor=False, **kw):
+        buf = io.BytesIO()
+        im.save(buf, fmt, **kw)
+        imgs[name] = (buf.getvalue(), crop, tensor)
+
+    rgb = lambda h, w, s, noise=12.0: Image.fromarray(content(h, w, s, noise=noise), "RGB")
+    # JPEG: subsampling 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0 (PIL's encoder); quality 90, ISLOW.
+    save("jpeg_444_260x241.jpg", rgb(241, 260, 1), "JPEG", 224, quality=90, subsampling=0)
+    save("jpeg_422_101x67.jpg", rgb(67, 101, 2), "JPEG", 48, tensor=True, quality=85, subsampling=1)
+    save("jpeg_420_223x225.jpg", rgb(225, 223, 3), "JPEG", 224, quality=75, subsampling=2)
+    save("jpeg_420_odd_45x31.jpg", rgb(31, 45, 4), "JPEG", 64, tensor=True, quality=92, subsampling=2)
+    save("jpeg_progressive_97x61.jpg", rgb(61, 97, 5), "JPEG", 60, quality=80, progressive=True)
+    save("jpeg_gray_51x37.jpg", Image.fromarray(content(37, 51, 6, 1)[..., 0], "L"), "JPEG", 40, quality=90)
+    cmyk = Image.fromarray(content(49, 65, 7, 4), "CMYK")
+    save("jpeg_cmyk_65x49.jpg", cmyk, "JPEG", 50, tensor=True, quality=90)
+    save("jpeg_1x1.jpg", rgb(1, 1, 8), "JPEG", 3, quality=90)
+    # PNG
+    save("png_rgb_227x229.png", rgb(229, 227, 9, noise=1.5), "PNG", 224)
+    save("png_rgba_101x67.png", Image.fromarray(content(67, 101, 10, 4), "RGBA"), "PNG", 70, tensor=True)
+    save("png_l_57x43.png", Image.fromarray(content(43, 57, 11, 1)[..., 0], "L"), "PNG", 50)
+    save("png_la_37x51.png", Image.fromarray(content(51, 37, 12, 2), "LA"), "PNG", 40)
+    pal = Image.fromarray(content(33, 45, 13), "RGB").quantize(colors=16, method=Image.Quantize.MEDIANCUT)
+    save("png_p_trns_45x33.png", pal, "PNG", 40, tensor=True, transparency=bytes([0, 128] + [255] * 14))
+    save("png_1bit_29x19.png", Image.fromarray(content(19, 29, 14, 1)[..., 0] > 127).convert("1"), "PNG", 24)
+    save("png_1x1.png", rgb(1, 1, 15), "PNG", 2)
+    # 16-bit PNGs through the raw writer (PIL cannot save 16-bit RGB).
+    rng = np.random.default_rng(16)
+    imgs["png_rgb16_33x21.png"] = (raw_png(rng.integers(0, 65536, (21, 33, 3)), 2, 16), 24, False)
+    imgs["png_rgba16_23x17.png"] = (raw_png(rng.integers(0, 65536, (17, 23, 4)), 6, 16), 20, False)
+    g16 = np.concatenate([rng.integers(0, 300, (9, 31)), rng.integers(0, 65536, (10, 31))]).astype(np.int64)
+    imgs["png_gray16_31x19.png"] = (raw_png(g16, 0, 16), 16, False)
+    imgs["png_la16_13x11.png"] = (raw_png(rng.integers(0, 65536, (11, 13, 2)), 4, 16), 12, False)
+    return imgs
+
+
+def bad_files(imgs):
+    j = imgs["jpeg_420_223x225.jpg"][0]
+    p = imgs["png_l_57x43.png"][0]
+    bad = {
+        "jpeg_truncated.jpg": j[: len(j) // 2],
+        "jpeg_header_only.jpg": j[:300],
+        "jpeg_corrupt_marker.jpg": j[:2] + b"\xff\x01" + j[4:],  # invalid marker right after SOI
+        "png_truncated.png": p[: len(p) // 2],
+        "png_bad_crc.png": p[:29] + bytes([p[29] ^ 0xFF]) + p[30:],  # IHDR CRC byte flipped
+        "png_bad_idat.png": p[:60] + bytes(40) + p[100:],  # zeros in compressed data
+        "unknown.bin": b"\x00\x01\x02\x03not an image at all",
+        "empty.jpg": b"",
+    }
+    # A PNG whose IHDR claims 100000x100000: must be rejected before any allocation.
+    ihdr = struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0)
+    bad["png_huge.png"] = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(b"\x00" * 1000)) + png_chunk(b"IEND", b"")
+    # A JPEG whose SOF claims 60000x60000 (SOF0 at a known offset of PIL's output).
+    sof = j.find(b"\xff\xc0")
+    bad["jpeg_huge.jpg"] = j[: sof + 5] + struct.pack(">HH", 60000, 60000) + j[sof + 9 :]
+    return bad
+
+
+def save_sorted(tensors, path, metadata):
+    """safetensors with a byte-stable header (sorted keys): save_file orders metadata by hash."""
+    dtypes = {np.dtype(np.uint8): "U8", np.dtype(np.float32): "F32"}
+    header, blobs, offset = {"__metadata__": dict(sorted(metadata.items()))}, [], 0
+    for name in sorted(tensors):
+        a = np.ascontiguousarray(tensors[name])
+        b = a.astype(a.dtype.newbyteorder("<")).tobytes()
+        header[name] = {"dtype": dtypes[a.dtype], "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
+        blobs.append(b)
+        offset += len(b)
+    h = json.dumps(header, separators=(",", ":"), sort_keys=False).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+    back = load_file(path)  # the official reader must accept it and give the same arrays
+    assert sorted(back) == sorted(tensors) and all(np.array_equal(back[k], tensors[k]) for k in tensors)
+
+
+def torchvision_ref(rgb_image, size):
+    crop = T.CenterCrop(size)(rgb_image)
+    tensor = T.Compose([T.ToTensor(), T.Normalize(MEAN, STD)])(crop)
+    return np.asarray(crop, dtype=np.uint8), tensor.numpy().astype(np.float32)
+
+
+def main():
+    os.makedirs(BAD, exist_ok=True)
+    imgs = make_images()
+    tensors, meta = {}, {"pillow": PIL.__version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+                         "numpy": np.__version__}
+    for name, (data, crop_size, want_tensor) in sorted(imgs.items()):
+        with open(os.path.join(OUT, name), "wb") as f:
+            f.write(data)
+        im = Image.open(io.BytesIO(data))
+        meta[f"{name}.mode"] = im.mode
+        rgb = im.convert("RGB")
+        tensors[f"{name}.rgb"] = np.asarray(rgb, dtype=np.uint8).copy()
+        crop, tensor = torchvision_ref(rgb, crop_size)
+        tensors[f"{name}.crop"] = crop.copy()
+        if want_tensor:
+            tensors[f"{name}.tensor"] = tensor.copy()
+        meta[f"{name}.crop_size"] = str(crop_size)
+    lut = Image.fromarray(np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2), "RGB")
+    tensors["lut.tensor"] = T.Compose([T.ToTensor(), T.Normalize(MEAN, STD)])(lut).numpy()[:, 0, :].copy()
+    meta["images"] = json.dumps(sorted(imgs))
+    save_sorted(tensors, os.path.join(OUT, "reference.safetensors"), meta)
+    for name, data in sorted(bad_files(imgs).items()):
+        with open(os.path.join(BAD, name), "wb") as f:
+            f.write(data)
+    for k in sorted(meta):
+        if k.endswith(".mode"):
+            print(k, meta[k])
+
+
+if __name__ == "__main__":
+    main()
