@@ -6,6 +6,7 @@ let package = Package(
     name: "CoDEKit",
     platforms: [.macOS(.v13)],
     products: [
+        .library(name: "CoDEKit", targets: ["CoDEKit"]),
         .library(name: "CoDECore", targets: ["CoDECore"]),
         .library(name: "CoDEImage", targets: ["CoDEImage"]),
         .library(name: "CoDEModel", targets: ["CoDEModel"]),
@@ -30,7 +31,25 @@ let package = Package(
         .target(name: "CoDEModel", dependencies: ["CoDECore"]),
         .target(name: "CCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
         .target(name: "CoDEImage", dependencies: ["CoDECore", "CCodecs"]),
+        .target(
+            name: "CoDEKit",
+            dependencies: ["CoDECore", "CoDEImage", "CoDEModel", .product(name: "Logging", package: "swift-log")]
+        ),
         .target(name: "_CoDETestSupport", dependencies: ["CoDECore"], path: "Tests/_CoDETestSupport"),
+
+        // MARK: Example executables
+        .executableTarget(
+            name: "code-embed",
+            dependencies: ["CoDEKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples/code-embed"
+        ),
+
+        // MARK: Benchmarks
+        .executableTarget(
+            name: "code-bench",
+            dependencies: ["CoDEKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/code-bench"
+        ),
 
         // MARK: Tests
         .testTarget(name: "CoDECoreTests", dependencies: ["CoDECore", "_CoDETestSupport"]),

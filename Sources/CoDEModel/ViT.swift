@@ -14,6 +14,8 @@ public final class ViT: @unchecked Sendable {
     public let parameters: FloatBuffer
     let tensors: ViTTensors
     private var workspace: InferenceWorkspace?
+    /// When set, forward passes add their time per layer kind to it.
+    public var profile: LayerProfile?
 
     /// A model with all parameters zero; load or initialise them before use.
     public init(configuration: ViTConfiguration) {
@@ -46,25 +48,31 @@ public final class ViT: @unchecked Sendable {
         let c = configuration
         let T = c.tokens, D = c.width, F = c.mlpWidth, M = batch * T
         let w = tensors
+        let prof = profile
         // Patch embedding into the (larger) hidden buffer, then tokens.
-        PatchEmbedding.im2col(images, ws.cols.pointer, batch: batch, config: c)
-        Linear.forward(ws.cols.pointer, weight: w.patchW, bias: w.patchB, ws.hidden.pointer,
-                       rows: batch * c.patchCount, inF: c.patchInputs, outF: D)
-        PatchEmbedding.assemble(ws.hidden.pointer, cls: w.cls, pos: w.pos, tokens: ws.x.pointer, batch: batch, config: c)
+        prof.measure(.patchEmbedding) {
+            PatchEmbedding.im2col(images, ws.cols.pointer, batch: batch, config: c)
+            Linear.forward(ws.cols.pointer, weight: w.patchW, bias: w.patchB, ws.hidden.pointer,
+                           rows: batch * c.patchCount, inF: c.patchInputs, outF: D)
+            PatchEmbedding.assemble(ws.hidden.pointer, cls: w.cls, pos: w.pos, tokens: ws.x.pointer, batch: batch, config: c)
+        }
         let x = ws.x.pointer, ln = ws.ln.pointer, qkv = ws.qkv.pointer, att = ws.att.pointer, h = ws.hidden.pointer
+        let eps = c.layerNormEps
         for blk in w.blocks {
-            LayerNorm.forward(x, ln, gamma: blk.norm1W, beta: blk.norm1B, mean: nil, rstd: nil, rows: M, dim: D, eps: c.layerNormEps)
-            Linear.forward(ln, weight: blk.qkvW, bias: blk.qkvB, qkv, rows: M, inF: D, outF: 3 * D)
-            Attention.forward(qkv: qkv, out: att, probs: nil, batch: batch, tokens: T, width: D, heads: c.heads)
-            Linear.forward(att, weight: blk.projW, bias: blk.projB, x, rows: M, inF: D, outF: D, accumulate: true)
-            LayerNorm.forward(x, ln, gamma: blk.norm2W, beta: blk.norm2B, mean: nil, rstd: nil, rows: M, dim: D, eps: c.layerNormEps)
-            Linear.forward(ln, weight: blk.fc1W, bias: blk.fc1B, h, rows: M, inF: D, outF: F)
-            GELU.forward(h, h, count: M * F)
-            Linear.forward(h, weight: blk.fc2W, bias: blk.fc2B, x, rows: M, inF: F, outF: D, accumulate: true)
+            prof.measure(.layerNorm) { LayerNorm.forward(x, ln, gamma: blk.norm1W, beta: blk.norm1B, mean: nil, rstd: nil, rows: M, dim: D, eps: eps) }
+            prof.measure(.qkv) { Linear.forward(ln, weight: blk.qkvW, bias: blk.qkvB, qkv, rows: M, inF: D, outF: 3 * D) }
+            prof.measure(.attention) { Attention.forward(qkv: qkv, out: att, probs: nil, batch: batch, tokens: T, width: D, heads: c.heads) }
+            prof.measure(.projection) { Linear.forward(att, weight: blk.projW, bias: blk.projB, x, rows: M, inF: D, outF: D, accumulate: true) }
+            prof.measure(.layerNorm) { LayerNorm.forward(x, ln, gamma: blk.norm2W, beta: blk.norm2B, mean: nil, rstd: nil, rows: M, dim: D, eps: eps) }
+            prof.measure(.fc1) { Linear.forward(ln, weight: blk.fc1W, bias: blk.fc1B, h, rows: M, inF: D, outF: F) }
+            prof.measure(.gelu) { GELU.forward(h, h, count: M * F) }
+            prof.measure(.fc2) { Linear.forward(h, weight: blk.fc2W, bias: blk.fc2B, x, rows: M, inF: F, outF: D, accumulate: true) }
         }
         // Final norm on the CLS rows only (LayerNorm is per row).
-        for b in 0..<batch {
-            LayerNorm.forward(x + b * T * D, out + b * D, gamma: w.normW, beta: w.normB, mean: nil, rstd: nil, rows: 1, dim: D, eps: c.layerNormEps)
+        prof.measure(.layerNorm) {
+            for b in 0..<batch {
+                LayerNorm.forward(x + b * T * D, out + b * D, gamma: w.normW, beta: w.normB, mean: nil, rstd: nil, rows: 1, dim: D, eps: eps)
+            }
         }
     }
 

@@ -1,0 +1,138 @@
+// code-bench: throughput of CoDEKit's encoder against the sgemm-bound ceiling.
+//
+// Measures sgemm GFLOP/s at every GEMM shape of the ViT-Tiny forward (called exactly as the
+// model calls them), derives the sgemm-bound ceiling (images/s if every GEMM ran at its measured
+// rate and everything else took no time), then the encoder's forward images/s at batch 1 and 32
+// and the time per layer kind. Median of repeated runs after a warm-up. Prints a table and writes JSON.
+import ArgumentParser
+import CoDEKit
+import Foundation
+
+struct GemmShape {
+    let name: String
+    let m, n, k: Int
+    let transB: Bool
+    /// How many such GEMMs one forward of the batch performs (independent ones run in parallel).
+    let perBatch: Int
+    let parallelSmall: Bool
+    var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
+}
+
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+func time(_ body: () -> Void) -> Double {
+    let t0 = DispatchTime.now().uptimeNanoseconds
+    body()
+    return Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+}
+
+struct CodeBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "code-bench", abstract: "Benchmark the CoDEKit encoder.")
+
+    @Option(help: "Threads (CoDEKit's one threading knob).") var threads = 2
+    @Option(help: "Timed repetitions per measurement (median reported).") var repeats = 7
+    @Option(help: "Batch sizes for the forward benchmark.") var batches: [Int] = [1, 32]
+    @Option(help: "Write the results as JSON to this file.") var output = "bench-results/encoder.json"
+
+    func shapes(batch B: Int, config c: ViTConfiguration) -> [GemmShape] {
+        let T = c.tokens, D = c.width, F = c.mlpWidth, H = c.heads, hd = c.headDim, L = c.depth
+        return [
+            GemmShape(name: "patch embed", m: B * c.patchCount, n: D, k: c.patchInputs, transB: true, perBatch: 1, parallelSmall: false),
+            GemmShape(name: "qkv", m: B * T, n: 3 * D, k: D, transB: true, perBatch: L, parallelSmall: false),
+            GemmShape(name: "attn QK^T", m: T, n: T, k: hd, transB: true, perBatch: L * B * H, parallelSmall: true),
+            GemmShape(name: "attn PV", m: T, n: hd, k: T, transB: false, perBatch: L * B * H, parallelSmall: true),
+            GemmShape(name: "proj", m: B * T, n: D, k: D, transB: true, perBatch: L, parallelSmall: false),
+            GemmShape(name: "fc1", m: B * T, n: F, k: D, transB: true, perBatch: L, parallelSmall: false),
+            GemmShape(name: "fc2", m: B * T, n: D, k: F, transB: true, perBatch: L, parallelSmall: false),
+        ]
+    }
+
+    /// GFLOP/s of one shape, run the way the model runs it: big GEMMs through BLAS.matmul
+    /// (partitioned over threads), the per-head attention GEMMs as B*H independent
+    /// single-threaded calls spread over the threads.
+    func gemmRate(_ s: GemmShape, batch: Int, heads: Int) -> Double {
+        let count = s.parallelSmall ? batch * heads : 1
+        let a = FloatBuffer(fixtureUniform(seed: 1, count: count * s.m * s.k))
+        let b = FloatBuffer(fixtureUniform(seed: 2, count: count * s.k * s.n))
+        let c = FloatBuffer(count: count * s.m * s.n)
+        let run = {
+            if s.parallelSmall {
+                Threading.parallelFor(count) { i in
+                    BLAS.sgemm(transA: false, transB: s.transB, m: s.m, n: s.n, k: s.k, alpha: 1,
+                               a: a.pointer + i * s.m * s.k, lda: s.k, b: b.pointer + i * s.k * s.n, ldb: s.transB ? s.k : s.n,
+                               beta: 0, c: c.pointer + i * s.m * s.n, ldc: s.n)
+                }
+            } else {
+                BLAS.matmul(a.pointer, b.pointer, c.pointer, m: s.m, n: s.n, k: s.k, transB: s.transB)
+            }
+        }
+        for _ in 0..<2 { run() }
+        // Enough inner iterations for ~50 ms per sample.
+        let once = max(time(run), 1e-6)
+        let inner = max(1, Int(0.05 / once))
+        let t = median((0..<repeats).map { _ in time { for _ in 0..<inner { run() } } / Double(inner) })
+        return s.flops * Double(count) / t / 1e9
+    }
+
+    func run() throws {
+        Threading.count = threads
+        let c = ViTConfiguration.tiny
+        print("CoDEKit encoder benchmark — ViT-Tiny \(c.imageSize)x\(c.imageSize), \(threads) threads, median of \(repeats)")
+        print("OpenBLAS \(BLAS.coreName) kernel; \(ProcessInfo.processInfo.activeProcessorCount) cores visible\n")
+        let model = ViT(configuration: c, seed: 0)
+        var json: [String: Any] = [
+            "threads": threads, "repeats": repeats, "openblas_core": BLAS.coreName,
+            "forward_gflop_per_image": c.forwardFLOPs / 1e9,
+        ]
+        var forward: [[String: Any]] = []
+        for B in batches {
+            print("batch \(B)")
+            print("  GEMM shape                    count/img   GFLOP/s")
+            var ceilingTime = 0.0
+            var gemms: [[String: Any]] = []
+            for s in shapes(batch: B, config: c) {
+                let rate = gemmRate(s, batch: B, heads: c.heads)
+                let flopsPerImage = s.flops * Double(s.perBatch) / Double(B)
+                ceilingTime += flopsPerImage / (rate * 1e9)
+                print(String(format: "  %-12@ %5dx%4dx%4d %9.1f %9.1f", s.name as NSString, s.m, s.n, s.k, Double(s.perBatch) / Double(B), rate))
+                gemms.append(["name": s.name, "m": s.m, "n": s.n, "k": s.k, "gflops": rate])
+            }
+            let ceiling = 1 / ceilingTime
+            // Forward throughput.
+            let input = FloatBuffer(fixtureUniform(seed: 3, count: B * c.imageFloats))
+            let out = FloatBuffer(count: B * c.width)
+            for _ in 0..<2 { model.embed(input.pointer, batch: B, into: out.pointer) }
+            let inner = B == 1 ? 8 : 1
+            let t = median((0..<repeats).map { _ in time { for _ in 0..<inner { model.embed(input.pointer, batch: B, into: out.pointer) } } / Double(inner) })
+            let ips = Double(B) / t
+            // Per layer kind, one profiled pass per repeat.
+            let profile = LayerProfile()
+            model.profile = profile
+            for _ in 0..<repeats { model.embed(input.pointer, batch: B, into: out.pointer) }
+            model.profile = nil
+            let total = profile.seconds.values.reduce(0, +)
+            print(String(format: "  sgemm-bound ceiling %.1f images/s; forward %.1f images/s = %.1f%% of ceiling (%.1f GFLOP/s)",
+                         ceiling, ips, 100 * ips / ceiling, ips * c.forwardFLOPs / 1e9))
+            print("  time per layer kind (share of a profiled forward):")
+            var layers: [String: Double] = [:]
+            for k in LayerProfile.Kind.allCases {
+                guard let s = profile.seconds[k] else { continue }
+                layers[k.rawValue] = s / Double(repeats)
+                print(String(format: "    %-16@ %8.2f ms  %5.1f%%", k.rawValue as NSString, 1000 * s / Double(repeats), 100 * s / total))
+            }
+            print("")
+            forward.append(["batch": B, "images_per_second": ips, "seconds_per_batch": t, "ceiling_images_per_second": ceiling,
+                            "fraction_of_ceiling": ips / ceiling, "gemms": gemms, "layer_seconds": layers])
+        }
+        json["forward"] = forward
+        let url = URL(fileURLWithPath: output)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try AtomicFile.write(try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]), to: url)
+        print("wrote \(output)")
+    }
+}
+
+CodeBench.main()

@@ -1,0 +1,155 @@
+// code-embed: CoDE embeddings for image files and folders, as JSONL or CSV.
+import ArgumentParser
+import CoDEKit
+import Foundation
+
+struct CodeEmbed: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "code-embed",
+        abstract: "Embed images with a CoDE encoder (192-d CLS embedding of ViT-Tiny).",
+        discussion: """
+        INPUT is image files or folders (walked recursively for .jpg/.jpeg/.png/.webp/.gif/.bmp/.tif/.tiff).
+        Each output row is {"path", "status": "ok", "embedding": [...]} or {"path", "status": "error", "error"}.
+        Exit code: 0 when every input was embedded, 1 when some failed, 2 on a usage or model error.
+        """)
+
+    @Option(help: "Encoder: a transformers ViTModel folder (config.json + model.safetensors) or a timm .safetensors file.")
+    var model: String
+
+    @Option(help: "Output format: jsonl or csv.")
+    var format: OutputFormat = .jsonl
+
+    @Option(help: "Write to FILE instead of standard output (rows stream to FILE.partial, renamed at the end).")
+    var output: String?
+
+    @Option(help: "Images per forward pass.")
+    var batchSize: Int = 32
+
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int?
+
+    @Argument(help: "Image files or folders.")
+    var inputs: [String]
+
+    enum OutputFormat: String, ExpressibleByArgument { case jsonl, csv }
+
+    func validate() throws {
+        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        if inputs.isEmpty { throw ValidationError("give at least one image file or folder") }
+    }
+
+    func run() throws {
+        if let t = threads { Threading.count = t }
+        let files: [URL]
+        let embedder: Embedder
+        do {
+            files = try InputFiles.expand(inputs)
+            embedder = try Embedder(modelAt: URL(fileURLWithPath: model))
+        } catch {
+            FileHandle.standardError.write(Data("code-embed: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let out = try RowSink(path: output)
+        let width = embedder.width
+        if format == .csv {
+            out.write("path,status," + (0..<width).map { "e\($0)" }.joined(separator: ",") + ",error\n")
+        }
+        let progress = Progress(total: files.count)
+        var failed = 0
+        embedder.embed(files: files, batchSize: batchSize) { r in
+            if r.error != nil { failed += 1 }
+            out.write(format == .jsonl ? jsonl(r) : csv(r, width: width))
+            progress.step(errors: failed)
+        }
+        try out.finish()
+        progress.done(errors: failed)
+        if failed > 0 { throw ExitCode(1) }
+    }
+
+    func jsonl(_ r: EmbeddingResult) -> String {
+        if let e = r.embedding {
+            return "{\"path\":\(StrictJSON.quote(r.path)),\"status\":\"ok\",\"embedding\":[\(e.map { "\($0)" }.joined(separator: ","))]}\n"
+        }
+        return "{\"path\":\(StrictJSON.quote(r.path)),\"status\":\"error\",\"error\":\(StrictJSON.quote(r.error ?? ""))}\n"
+    }
+
+    func csv(_ r: EmbeddingResult, width: Int) -> String {
+        func field(_ s: String) -> String {
+            s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+        }
+        if let e = r.embedding { return field(r.path) + ",ok," + e.map { "\($0)" }.joined(separator: ",") + ",\n" }
+        return field(r.path) + ",error" + String(repeating: ",", count: width) + "," + field(r.error ?? "") + "\n"
+    }
+}
+
+/// Standard output, or FILE.partial renamed to FILE by `finish()`: rows written before a crash
+/// stay in FILE.partial, and FILE itself is only ever complete.
+final class RowSink {
+    let handle: FileHandle
+    let path: String?
+    var buffer = ""
+
+    init(path: String?) throws {
+        self.path = path
+        guard let path else { handle = .standardOutput; return }
+        let partial = path + ".partial"
+        guard FileManager.default.createFile(atPath: partial, contents: nil), let h = FileHandle(forWritingAtPath: partial) else {
+            FileHandle.standardError.write(Data("code-embed: cannot write \(partial)\n".utf8))
+            throw ExitCode(2)
+        }
+        handle = h
+    }
+
+    func write(_ s: String) {
+        buffer += s
+        if buffer.utf8.count > 1 << 16 { flush() }
+    }
+
+    func flush() {
+        handle.write(Data(buffer.utf8))
+        buffer = ""
+    }
+
+    func finish() throws {
+        flush()
+        guard let path else { return }
+        try handle.synchronize()
+        try handle.close()
+        if rename(path + ".partial", path) != 0 {
+            FileHandle.standardError.write(Data("code-embed: cannot rename \(path).partial to \(path)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+}
+
+/// A progress line on standard error: rewritten in place on a terminal, every 10 s otherwise.
+final class Progress {
+    let total: Int
+    let start = Date()
+    var count = 0
+    var last = Date.distantPast
+    let tty = isatty(2) != 0
+
+    init(total: Int) { self.total = total }
+
+    func line(_ errors: Int) -> String {
+        let t = Date().timeIntervalSince(start)
+        return String(format: "code-embed: %d/%d images, %.1f images/s, %d errors", count, total, t > 0 ? Double(count) / t : 0, errors)
+    }
+
+    func step(errors: Int) {
+        count += 1
+        let now = Date()
+        if now.timeIntervalSince(last) >= (tty ? 0.2 : 10) {
+            last = now
+            FileHandle.standardError.write(Data((tty ? "\r" + line(errors) : line(errors) + "\n").utf8))
+        }
+    }
+
+    func done(errors: Int) {
+        FileHandle.standardError.write(Data(((tty ? "\r" : "") + line(errors) + "\n").utf8))
+    }
+}
+
+CodeEmbed.main()

@@ -1,0 +1,4 @@
+// The umbrella module: `import CoDEKit` brings in every public CoDEKit module.
+@_exported import CoDECore
+@_exported import CoDEImage
+@_exported import CoDEModel
