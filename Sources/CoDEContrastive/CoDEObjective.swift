@@ -23,6 +23,7 @@ public struct CoDEViewEmbeddings<T: ContrastiveScalar>: Sendable, Equatable {
 
     /// Eight matrices of the same shape `[B, d]`, in ``CoDEView`` order; throws naming the first
     /// view whose shape differs from `real`'s.
+    @inlinable
     public init(_ views: [Embeddings<T>]) throws {
         guard views.count == CoDEView.allCases.count else {
             throw ContrastiveError.badShape(item: "CoDE views", reason: "\(views.count) groups given, 8 required")
@@ -34,17 +35,19 @@ public struct CoDEViewEmbeddings<T: ContrastiveScalar>: Sendable, Equatable {
     }
 
     /// Eight `[rows, dim]` zero matrices.
+    @inlinable
     public init(zerosRows rows: Int, dim: Int) {
         views = Array(repeating: Embeddings(zerosRows: rows, dim: dim), count: CoDEView.allCases.count)
     }
 
+    @inlinable
     public subscript(view: CoDEView) -> Embeddings<T> {
         get { views[view.rawValue] }
         set { views[view.rawValue] = newValue }
     }
 
-    public var batch: Int { views[0].rows }
-    public var dim: Int { views[0].dim }
+    @inlinable public var batch: Int { views[0].rows }
+    @inlinable public var dim: Int { views[0].dim }
 }
 
 /// The loss of one CoDE step, its parts, and dTotal/dEmbedding for every view.
@@ -65,6 +68,16 @@ public struct CoDELossResult<T: ContrastiveScalar>: Sendable {
     public var lFake: Double { (lFakeGlobal + lFakeLocal) / 2 }
     /// ∂total/∂(raw embedding) for each view, `[B, d]`, with respect to the un-rolled inputs.
     public let gradients: CoDEViewEmbeddings<T>
+
+    @inlinable
+    public init(lRealGlobal: Double, lRealLocal: Double, lFakeGlobal: Double, lFakeLocal: Double, gradients: CoDEViewEmbeddings<T>) {
+        self.lRealGlobal = lRealGlobal
+        self.lRealLocal = lRealLocal
+        self.lFakeGlobal = lFakeGlobal
+        self.lFakeLocal = lFakeLocal
+        total = (lRealGlobal + lRealLocal) / 2 + (lFakeGlobal + lFakeLocal) / 2
+        self.gradients = gradients
+    }
 }
 
 /// The CoDE training objective on the raw embeddings of the eight views (SPEC section 3):
@@ -88,6 +101,7 @@ public struct CoDEObjective: Sendable, Equatable {
 
     /// Evaluates the objective and its gradients. Throws ``ContrastiveError`` for a non-finite
     /// embedding (naming the view) or a roll index that is not a permutation of `0..<B`.
+    @inlinable
     public func callAsFunction<T: ContrastiveScalar>(_ x: CoDEViewEmbeddings<T>, rollReal: [Int]? = nil, rollFake: [Int]? = nil) throws
         -> CoDELossResult<T> {
         for v in CoDEView.allCases { try x[v].checkFinite(name: v.name) }
@@ -127,11 +141,11 @@ public struct CoDEObjective: Sendable, Equatable {
         for v in CoDEView.allCases {
             L2Normalization.backward(dy: dz[v.rawValue], y: z[v.rawValue], norms: norms[v.rawValue], dx: &dx[v])
         }
-        let lReal = (losses[0] + losses[1]) / 2, lFake = (losses[2] + losses[3]) / 2
-        return CoDELossResult(total: lReal + lFake, lRealGlobal: losses[0], lRealLocal: losses[1],
-                              lFakeGlobal: losses[2], lFakeLocal: losses[3], gradients: dx)
+        return CoDELossResult(lRealGlobal: losses[0], lRealLocal: losses[1], lFakeGlobal: losses[2],
+                              lFakeLocal: losses[3], gradients: dx)
     }
 
+    @inlinable @usableFromInline
     static func validateRoll(_ index: [Int]?, batch: Int, name: String) throws {
         guard let index else { return }
         guard index.count == batch else {

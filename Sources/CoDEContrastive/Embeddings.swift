@@ -7,6 +7,7 @@ public struct Embeddings<T: ContrastiveScalar>: Equatable, Sendable {
 
     /// Wraps `values` as `[rows, dim]`; throws ``ContrastiveError/badShape(item:reason:)`` unless
     /// `rows ≥ 1`, `dim ≥ 1` and `values.count == rows × dim`.
+    @inlinable
     public init(rows: Int, dim: Int, values: [T], name: String = "embeddings") throws {
         guard rows >= 1, dim >= 1 else { throw ContrastiveError.badShape(item: name, reason: "rows \(rows) and dim \(dim) must be positive") }
         let (count, overflow) = rows.multipliedReportingOverflow(by: dim)
@@ -19,6 +20,7 @@ public struct Embeddings<T: ContrastiveScalar>: Equatable, Sendable {
     }
 
     /// A `[rows, dim]` matrix of zeros.
+    @inlinable
     public init(zerosRows rows: Int, dim: Int) {
         precondition(rows >= 0 && dim >= 0, "Embeddings: negative shape")
         self.rows = rows
@@ -26,9 +28,10 @@ public struct Embeddings<T: ContrastiveScalar>: Equatable, Sendable {
         values = [T](repeating: 0, count: rows * dim)
     }
 
-    public var shape: [Int] { [rows, dim] }
+    @inlinable public var shape: [Int] { [rows, dim] }
 
     /// Throws ``ContrastiveError/nonFinite(item:row:column:)`` at the first NaN or infinity.
+    @inlinable
     public func checkFinite(name: String) throws {
         if let i = values.firstIndex(where: { !$0.isFinite }) {
             throw ContrastiveError.nonFinite(item: name, row: i / dim, column: i % dim)
@@ -36,6 +39,7 @@ public struct Embeddings<T: ContrastiveScalar>: Equatable, Sendable {
     }
 
     /// The rows reordered by `index`: row i of the result is row `index[i]` of `self`.
+    @inlinable
     public func gathered(_ index: [Int]) -> Embeddings {
         var out = Embeddings(zerosRows: index.count, dim: dim)
         for (i, r) in index.enumerated() {
@@ -45,6 +49,7 @@ public struct Embeddings<T: ContrastiveScalar>: Equatable, Sendable {
     }
 
     /// Adds the rows of `rolled` back to where ``gathered(_:)`` took them: self[index[i]] += rolled[i].
+    @inlinable
     public mutating func scatterAdd(_ rolled: Embeddings, _ index: [Int]) {
         precondition(rolled.rows == index.count && rolled.dim == dim, "Embeddings.scatterAdd: shape mismatch")
         for (i, r) in index.enumerated() {

@@ -6,6 +6,14 @@ public struct InfoNCECache<T: ContrastiveScalar>: Sendable {
     public let probabilities: [T]
     public let queries: Int
     public let negatives: Int
+
+    @inlinable
+    public init(probabilities: [T], queries: Int, negatives: Int) {
+        precondition(probabilities.count == queries * (negatives + 1), "InfoNCECache: \(probabilities.count) probabilities for [\(queries), \(negatives + 1)]")
+        self.probabilities = probabilities
+        self.queries = queries
+        self.negatives = negatives
+    }
 }
 
 /// InfoNCE with "unpaired" negatives and mean reduction (the authors' `info_nce`,
@@ -31,6 +39,7 @@ public struct InfoNCE: Sendable, Equatable {
 
     /// The loss L (Double) and the softmax cache. Shapes must agree (checked by precondition;
     /// ``CoDEObjective`` validates user input before calling this).
+    @inlinable
     public func forward<T: ContrastiveScalar>(query q: Embeddings<T>, positive p: Embeddings<T>, negatives neg: Embeddings<T>)
         -> (loss: Double, cache: InfoNCECache<T>) {
         precondition(p.shape == q.shape && neg.dim == q.dim, "InfoNCE.forward: shapes \(q.shape), \(p.shape), \(neg.shape)")
@@ -59,6 +68,7 @@ public struct InfoNCE: Sendable, Equatable {
     }
 
     /// Replaces each row of logits by its softmax; returns Σ_i (logsumexp(ℓ_i) − ℓ_i0) in Double.
+    @inlinable @usableFromInline
     static func softmaxInPlace<T: ContrastiveScalar>(_ logits: inout [T], rows: Int, width w: Int) -> Double {
         var total = 0.0
         logits.withUnsafeMutableBufferPointer { lp in
@@ -78,6 +88,7 @@ public struct InfoNCE: Sendable, Equatable {
 
     /// Accumulates `scale · ∂L/∂(Q, P, N)` into `dQuery`, `dPositive`, `dNegatives` (same shapes as
     /// the forward inputs). `scale` is the upstream gradient dTotal/dL.
+    @inlinable
     public func backward<T: ContrastiveScalar>(
         _ cache: InfoNCECache<T>, query q: Embeddings<T>, positive p: Embeddings<T>, negatives neg: Embeddings<T>,
         scale: Double = 1, dQuery: inout Embeddings<T>, dPositive: inout Embeddings<T>, dNegatives: inout Embeddings<T>
@@ -124,6 +135,7 @@ public struct InfoNCE: Sendable, Equatable {
 
     /// The full authors' `info_nce` on raw (un-normalised) rows: normalise, InfoNCE, and the
     /// gradients with respect to the raw inputs. Throws on mismatched shapes or non-finite values.
+    @inlinable
     public func lossAndGradients<T: ContrastiveScalar>(query: Embeddings<T>, positive: Embeddings<T>, negatives: Embeddings<T>) throws
         -> (loss: Double, dQuery: Embeddings<T>, dPositive: Embeddings<T>, dNegatives: Embeddings<T>) {
         guard positive.shape == query.shape else { throw ContrastiveError.shapeMismatch(item: "positive", expected: query.shape, found: positive.shape) }

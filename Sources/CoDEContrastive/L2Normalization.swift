@@ -7,6 +7,7 @@ public enum L2Normalization {
     public static let epsilon = 1e-12
 
     /// - Returns: the normalised rows `[rows, dim]` and the clamped row norms `[rows]`.
+    @inlinable
     public static func forward<T: ContrastiveScalar>(_ x: Embeddings<T>) -> (y: Embeddings<T>, norms: [Double]) {
         var y = x
         var norms = [Double](repeating: 0, count: x.rows)
@@ -26,6 +27,7 @@ public enum L2Normalization {
     }
 
     /// Accumulates dLoss/dx into `dx` given dLoss/dy, the forward output `y` and its `norms`.
+    @inlinable
     public static func backward<T: ContrastiveScalar>(dy: Embeddings<T>, y: Embeddings<T>, norms: [Double], dx: inout Embeddings<T>) {
         precondition(dy.shape == y.shape && dx.shape == y.shape && norms.count == y.rows, "L2Normalization.backward: shape mismatch")
         let d = y.dim
