@@ -145,7 +145,7 @@ public struct CoDEObjective: Sendable, Equatable {
                               lFakeLocal: losses[3], gradients: dx)
     }
 
-    @inlinable @usableFromInline
+    @inlinable
     static func validateRoll(_ index: [Int]?, batch: Int, name: String) throws {
         guard let index else { return }
         guard index.count == batch else {

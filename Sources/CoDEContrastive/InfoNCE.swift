@@ -68,7 +68,7 @@ public struct InfoNCE: Sendable, Equatable {
     }
 
     /// Replaces each row of logits by its softmax; returns Σ_i (logsumexp(ℓ_i) − ℓ_i0) in Double.
-    @inlinable @usableFromInline
+    @inlinable
     static func softmaxInPlace<T: ContrastiveScalar>(_ logits: inout [T], rows: Int, width w: Int) -> Double {
         var total = 0.0
         logits.withUnsafeMutableBufferPointer { lp in
