@@ -146,7 +146,8 @@ struct AdamWKernel {
 
 /// Scales `gradients` in place so that their global L2 norm is at most `maxNorm`, as
 /// `torch.nn.utils.clip_grad_norm_` does: with n = ‖g‖₂ over all elements, g ← g · min(1, maxNorm / (n + 1e-6)).
-/// - Returns: the norm before clipping, accumulated in Double.
+/// - Returns: the norm before clipping, accumulated in Double. If it is NaN or infinite the
+///   gradients are left unchanged (torch would spread the NaN), so the caller can skip the step.
 @discardableResult
 public func clipGlobalNorm(_ gradients: FloatBuffer, maxNorm: Float) -> Float {
     precondition(maxNorm > 0, "clipGlobalNorm: maxNorm must be positive")
