@@ -7,8 +7,8 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "CoDECore", targets: ["CoDECore"]),
-        .library(name: "CoDEImage", targets: ["CoDEImage"]),
         .library(name: "CoDEContrastive", targets: ["CoDEContrastive"]),
+        .library(name: "CoDEImage", targets: ["CoDEImage"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -28,11 +28,11 @@ let package = Package(
             dependencies: ["COpenBLAS", .product(name: "Logging", package: "swift-log")]
         ),
         .target(name: "CoDEImage", dependencies: ["CoDECore"]),
-        .target(name: "CoDEContrastive", dependencies: ["CoDECore"]),
         .target(name: "_CoDETestSupport", dependencies: ["CoDECore"], path: "Tests/_CoDETestSupport"),
+        .target(name: "CoDEContrastive", dependencies: ["CoDECore"]),
 
         // MARK: Tests
-        .testTarget(name: "CoDECoreTests", dependencies: ["CoDECore", "_CoDETestSupport"]),
         .testTarget(name: "CoDEContrastiveTests", dependencies: ["CoDEContrastive", "_CoDETestSupport"]),
+        .testTarget(name: "CoDECoreTests", dependencies: ["CoDECore", "_CoDETestSupport"]),
     ]
 )

@@ -120,6 +120,10 @@ import _CoDETestSupport
         #expect(abs(globalNorm(g) - 10) < 1e-4)
         let small = g.array()
         #expect(clipGlobalNorm(g, maxNorm: 100) <= 100 && g.array() == small, "below the limit nothing changes")
+        g[7] = .nan
+        let before = g.array()
+        #expect(clipGlobalNorm(g, maxNorm: 1).isNaN, "a NaN gradient gives a NaN norm")
+        #expect(zip(g.array(), before).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "and leaves the gradients untouched")
     }
 
     @Test func timmWeightDecayRule() {
