@@ -104,6 +104,9 @@ public struct CoDEObjective: Sendable, Equatable {
     @inlinable
     public func callAsFunction<T: ContrastiveScalar>(_ x: CoDEViewEmbeddings<T>, rollReal: [Int]? = nil, rollFake: [Int]? = nil) throws
         -> CoDELossResult<T> {
+        guard x.batch >= 1, x.dim >= 1 else {
+            throw ContrastiveError.badShape(item: "CoDE views", reason: "batch \(x.batch) and dim \(x.dim) must be positive")
+        }
         for v in CoDEView.allCases { try x[v].checkFinite(name: v.name) }
         try Self.validateRoll(rollReal, batch: x.batch, name: "rollReal")
         try Self.validateRoll(rollFake, batch: x.batch, name: "rollFake")

@@ -140,6 +140,9 @@ public struct InfoNCE: Sendable, Equatable {
         -> (loss: Double, dQuery: Embeddings<T>, dPositive: Embeddings<T>, dNegatives: Embeddings<T>) {
         guard positive.shape == query.shape else { throw ContrastiveError.shapeMismatch(item: "positive", expected: query.shape, found: positive.shape) }
         guard negatives.dim == query.dim else { throw ContrastiveError.shapeMismatch(item: "negatives", expected: [negatives.rows, query.dim], found: negatives.shape) }
+        guard query.rows >= 1, negatives.rows >= 1 else {
+            throw ContrastiveError.badShape(item: "InfoNCE", reason: "\(query.rows) queries and \(negatives.rows) negatives; both must be positive")
+        }
         try query.checkFinite(name: "query")
         try positive.checkFinite(name: "positive")
         try negatives.checkFinite(name: "negatives")

@@ -14,7 +14,7 @@ import Foundation
 /// cosine, so the rate jumps from the end of the ramp onto the cosine curve at t = W.
 /// The unit of t is the caller's: the authors step per epoch (`t_in_epochs`, 150 epochs,
 /// 5 warm-up), timm's `sched_on_updates` steps per optimizer update. Computed in Double.
-public struct CosineSchedule: Sendable, Equatable, Codable {
+public struct CosineSchedule: Sendable, Equatable {
     /// η, the rate at the top of the cosine.
     public var baseLR: Double
     /// W, the length of the linear warm-up (0 for none).

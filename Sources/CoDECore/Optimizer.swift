@@ -1,7 +1,7 @@
 import Foundation
 
 /// Hyper-parameters of ``AdamW`` (PyTorch `torch.optim.AdamW` names and defaults).
-public struct AdamWConfiguration: Sendable, Equatable, Codable {
+public struct AdamWConfiguration: Sendable, Equatable {
     /// β₁, decay of the first moment (PyTorch default 0.9).
     public var beta1: Float
     /// β₂, decay of the second moment (PyTorch default 0.999).

@@ -52,6 +52,9 @@ import _CoDETestSupport
         #expect(throws: ContrastiveError.badShape(item: "e", reason: "5 values for [2, 3]")) {
             try Embeddings<Float>(rows: 2, dim: 3, values: [1, 2, 3, 4, 5], name: "e")
         }
+        #expect(throws: ContrastiveError.badShape(item: "CoDE views", reason: "batch 0 and dim 4 must be positive")) {
+            try CoDEObjective()(CoDEViewEmbeddings<Float>(zerosRows: 0, dim: 4))
+        }
         #expect(throws: ContrastiveError.self) {
             try InfoNCE().lossAndGradients(query: x[.real], positive: x[.fake], negatives: Embeddings<Float>(zerosRows: 2, dim: 3))
         }
