@@ -8,6 +8,7 @@ let package = Package(
     products: [
         .library(name: "CoDEKit", targets: ["CoDEKit"]),
         .library(name: "CoDECore", targets: ["CoDECore"]),
+        .library(name: "CoDEContrastive", targets: ["CoDEContrastive"]),
         .library(name: "CoDEImage", targets: ["CoDEImage"]),
         .library(name: "CoDEModel", targets: ["CoDEModel"]),
     ],
@@ -36,6 +37,7 @@ let package = Package(
             dependencies: ["CoDECore", "CoDEImage", "CoDEModel", .product(name: "Logging", package: "swift-log")]
         ),
         .target(name: "_CoDETestSupport", dependencies: ["CoDECore"], path: "Tests/_CoDETestSupport"),
+        .target(name: "CoDEContrastive", dependencies: ["CoDECore"]),
 
         // MARK: Example executables
         .executableTarget(
@@ -52,6 +54,7 @@ let package = Package(
         ),
 
         // MARK: Tests
+        .testTarget(name: "CoDEContrastiveTests", dependencies: ["CoDEContrastive", "_CoDETestSupport"]),
         .testTarget(name: "CoDECoreTests", dependencies: ["CoDECore", "_CoDETestSupport"]),
         .testTarget(name: "CoDEModelTests", dependencies: ["CoDEModel", "_CoDETestSupport"]),
         .testTarget(name: "CoDEImageTests", dependencies: ["CoDEImage", "_CoDETestSupport"]),
