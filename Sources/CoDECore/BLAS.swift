@@ -1,5 +1,6 @@
 // The only file in CoDEKit that calls OpenBLAS / LAPACKE. Every other module goes through `BLAS`.
 import COpenBLAS
+import Foundation
 
 /// Thin, Int-taking wrappers over the CBLAS routines CoDEKit uses. All matrices are row-major.
 ///
@@ -8,6 +9,48 @@ import COpenBLAS
 /// so BLAS calls never nest inside each other's thread pools.
 public enum BLAS {
     @inline(__always) static func i32(_ v: Int) -> blasint { blasint(truncatingIfNeeded: v) }
+
+    /// One-time set-up before the first BLAS call: kernel check (see ``kernelSelection``) and
+    /// OpenBLAS's own pool pinned to one thread.
+    static let setup: Void = {
+        kernelSelection = selectKernel()
+        openblas_set_num_threads(1)
+    }()
+
+    /// What the start-up kernel check did, for logs and benchmark reports.
+    public private(set) nonisolated(unsafe) static var kernelSelection = ""
+
+    /// OpenBLAS 0.3.21 (Debian 12) does not recognise recent Intel server CPUs (e.g. family 6
+    /// model 207) and falls back to its generic "Prescott" SSE3 kernel, about 5x slower at
+    /// CoDE's GEMM shapes. When (and only when) OpenBLAS chose Prescott by itself, the user has
+    /// not set `OPENBLAS_CORETYPE`, and the CPU (as the kernel reports in /proc/cpuinfo) has the
+    /// AVX-512 F/BW/VL/DQ/CD or AVX2+FMA instructions the SkylakeX or Haswell kernels need,
+    /// re-run OpenBLAS's own dynamic-arch initialisation with that core named. Set
+    /// `CODEKIT_OPENBLAS_KERNEL=keep` to leave OpenBLAS's choice alone.
+    static func selectKernel() -> String {
+        let env = ProcessInfo.processInfo.environment
+        let chosen = coreName
+        if env["OPENBLAS_CORETYPE"] != nil { return "OpenBLAS \(chosen) (OPENBLAS_CORETYPE set by the user)" }
+        if env["CODEKIT_OPENBLAS_KERNEL"] == "keep" || chosen != "Prescott" { return "OpenBLAS \(chosen) (its own choice)" }
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let flagsLine = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else {
+            return "OpenBLAS \(chosen) (its own choice; CPU flags unavailable)"
+        }
+        let flags = Set(flagsLine.split(separator: " ").map(String.init))
+        let target: String
+        if ["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"].allSatisfy(flags.contains) { target = "SkylakeX" }
+        else if ["avx2", "fma"].allSatisfy(flags.contains) { target = "Haswell" }
+        else { return "OpenBLAS \(chosen) (its own choice)" }
+        guard let h = dlopen(nil, RTLD_NOW), let qs = dlsym(h, "gotoblas_dynamic_quit"), let isym = dlsym(h, "gotoblas_dynamic_init") else {
+            return "OpenBLAS \(chosen) (not a dynamic-arch build; kernel left as is)"
+        }
+        typealias Fn = @convention(c) () -> Void
+        setenv("OPENBLAS_CORETYPE", target, 1)
+        unsafeBitCast(qs, to: Fn.self)()
+        unsafeBitCast(isym, to: Fn.self)()
+        unsetenv("OPENBLAS_CORETYPE")
+        return "OpenBLAS \(coreName) (CoDEKit replaced the generic \(chosen) fallback; CODEKIT_OPENBLAS_KERNEL=keep disables this)"
+    }
 
     /// `C = alpha * op(A) * op(B) + beta * C`, single precision, row-major, on the calling thread.
     /// - Parameters: `op(A)` is `[m, k]`, `op(B)` is `[k, n]`, `C` is `[m, n]`; `lda`, `ldb`, `ldc`
@@ -18,6 +61,7 @@ public enum BLAS {
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
+        _ = setup
         precondition(m >= 0 && n >= 0 && k >= 0, "sgemm: negative dimension")
         if m == 0 || n == 0 { return }
         cblas_sgemm(
@@ -32,6 +76,7 @@ public enum BLAS {
         a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
         beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int
     ) {
+        _ = setup
         precondition(m >= 0 && n >= 0 && k >= 0, "dgemm: negative dimension")
         if m == 0 || n == 0 { return }
         cblas_dgemm(
@@ -44,6 +89,7 @@ public enum BLAS {
         trans: Bool, m: Int, n: Int, alpha: Double, a: UnsafePointer<Double>, lda: Int,
         x: UnsafePointer<Double>, beta: Double, y: UnsafeMutablePointer<Double>
     ) {
+        _ = setup
         if m == 0 || n == 0 { return }
         cblas_dgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, i32(m), i32(n), alpha, a, i32(lda), x, 1, beta, y, 1)
     }
@@ -51,17 +97,22 @@ public enum BLAS {
     /// Dot product of two float vectors of length `n` (unit stride).
     @inline(__always)
     public static func sdot(_ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
-        cblas_sdot(i32(n), x, 1, y, 1)
+        _ = setup
+        return cblas_sdot(i32(n), x, 1, y, 1)
     }
 
     /// Dot product of two double vectors of length `n` (unit stride).
     @inline(__always)
     public static func ddot(_ n: Int, _ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>) -> Double {
-        cblas_ddot(i32(n), x, 1, y, 1)
+        _ = setup
+        return cblas_ddot(i32(n), x, 1, y, 1)
     }
 
     /// Sets OpenBLAS's internal thread count. CoDEKit keeps it at 1 and threads above BLAS.
-    public static func setInternalThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
+    public static func setInternalThreads(_ n: Int) {
+        _ = setup
+        openblas_set_num_threads(Int32(max(1, n)))
+    }
 
     /// OpenBLAS's build configuration string (kernel chosen at run time, threading model).
     public static var configuration: String { String(cString: openblas_get_config()) }
@@ -73,7 +124,8 @@ public enum BLAS {
     /// `a` is `[n, n]` (overwritten by its Cholesky factor), `b` is `[n, nrhs]` (overwritten by x).
     /// - Returns: `false` if `A` is not positive definite.
     public static func dposv(n: Int, nrhs: Int, a: UnsafeMutablePointer<Double>, b: UnsafeMutablePointer<Double>) -> Bool {
-        LAPACKE_dposv(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), Int32(nrhs), a, Int32(n), b, Int32(nrhs)) == 0
+        _ = setup
+        return LAPACKE_dposv(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), Int32(nrhs), a, Int32(n), b, Int32(nrhs)) == 0
     }
 }
 

@@ -7,10 +7,18 @@ public enum VectorMath {
     /// e^x for 8 lanes. Range reduction x = n ln2 + r (|r| <= ln2/2, ln2 split hi/lo), degree-6
     /// Taylor polynomial for e^r (truncation error < 1.3e-7 relative), 2^n built from the exponent
     /// bits. Inputs are clamped to [-87.3, 88.7], so results stay finite and normal.
-    @inline(__always)
+    ///
+    /// Rounding uses the 1.5 * 2^23 trick (adding it leaves round-to-nearest(n) in the low mantissa
+    /// bits), so everything is plain vector arithmetic: Swift's generic `rounded()` and
+    /// float-to-int conversions on SIMD types run lane by lane.
+    @inlinable @inline(__always)
     public static func exp(_ x: Float8) -> Float8 {
-        let x = x.clamped(lowerBound: Float8(repeating: -87.3), upperBound: Float8(repeating: 88.7))
-        let n = (x * 1.442_695_04).rounded(.toNearestOrEven)
+        var x = x
+        x.replace(with: -87.3, where: x .< -87.3)
+        x.replace(with: 88.7, where: x .> 88.7)
+        let magic: Float = 12_582_912  // 1.5 * 2^23
+        let t = x * 1.442_695_04 + magic
+        let n = t - magic
         let r = x - n * 0.693_359_375 + n * 2.121_944_4e-4
         var p = Float8(repeating: 1.0 / 720)
         p = p * r + 1.0 / 120
@@ -19,12 +27,14 @@ public enum VectorMath {
         p = p * r + 0.5
         p = p * r + 1
         p = p * r + 1
-        let e = (SIMD8<Int32>(n, rounding: .towardZero) &+ 127) &<< 23
-        return p * unsafeBitCast(e, to: Float8.self)
+        // Low bits of t hold n + 2^22 (two's complement within the mantissa).
+        let nBits = unsafeBitCast(t, to: SIMD8<Int32>.self) &- unsafeBitCast(Float8(repeating: magic), to: SIMD8<Int32>.self)
+        let scale = unsafeBitCast((nBits &+ 127) &<< 23, to: Float8.self)
+        return p * scale
     }
 
     /// erf(x) for 8 lanes: Abramowitz & Stegun 7.1.26, |error| <= 1.5e-7 absolute.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func erf(_ x: Float8) -> Float8 {
         let bits = unsafeBitCast(x, to: SIMD8<UInt32>.self)
         let a = unsafeBitCast(bits & 0x7FFF_FFFF, to: Float8.self)
@@ -41,28 +51,28 @@ public enum VectorMath {
     }
 
     /// Exact (erf) GELU: 0.5 x (1 + erf(x / sqrt 2)).
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func gelu(_ x: Float8) -> Float8 {
         0.5 * x * (1 + erf(x * 0.707_106_781_186_547_5))
     }
 
     /// d GELU / dx = 0.5 (1 + erf(x / sqrt 2)) + x * exp(-x^2 / 2) / sqrt(2 pi).
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func geluDerivative(_ x: Float8) -> Float8 {
         0.5 * (1 + erf(x * 0.707_106_781_186_547_5)) + x * exp(-0.5 * x * x) * 0.398_942_280_401_432_7
     }
 
-    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Float8 {
+    @inlinable @inline(__always) public static func load(_ p: UnsafePointer<Float>) -> Float8 {
         UnsafeRawPointer(p).loadUnaligned(as: Float8.self)
     }
 
-    @inline(__always) static func store(_ v: Float8, _ p: UnsafeMutablePointer<Float>) {
+    @inlinable @inline(__always) public static func store(_ v: Float8, _ p: UnsafeMutablePointer<Float>) {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: Float8.self)
     }
 
     /// Applies an 8-lane function to `n` floats from `src` into `dst` (which may alias `src`);
     /// the tail is padded into a temporary vector.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func map(_ n: Int, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ f: (Float8) -> Float8) {
         var i = 0
         while i + 8 <= n {
