@@ -8,6 +8,7 @@ let package = Package(
     products: [
         .library(name: "CoDECore", targets: ["CoDECore"]),
         .library(name: "CoDEImage", targets: ["CoDEImage"]),
+        .library(name: "CoDEAugment", targets: ["CoDEAugment"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -27,9 +28,12 @@ let package = Package(
             dependencies: ["COpenBLAS", .product(name: "Logging", package: "swift-log")]
         ),
         .target(name: "CoDEImage", dependencies: ["CoDECore"]),
+        .target(name: "CoDEAugment", dependencies: ["CoDECore", "CoDEImage"]),
+        .executableTarget(name: "code-bench-augment", dependencies: ["CoDEAugment"], path: "Benchmarks/augment"),
         .target(name: "_CoDETestSupport", dependencies: ["CoDECore"], path: "Tests/_CoDETestSupport"),
 
         // MARK: Tests
         .testTarget(name: "CoDECoreTests", dependencies: ["CoDECore", "_CoDETestSupport"]),
+        .testTarget(name: "CoDEAugmentTests", dependencies: ["CoDEAugment", "_CoDETestSupport"]),
     ]
 )
