@@ -52,7 +52,8 @@ public enum ResampleFilter: Sendable, Equatable {
 /// (antialiasing). Output pixel `i` is centred at `in0 + (i + 0.5) * (in1 - in0) / out` in input
 /// coordinates. Weights are normalised to sum 1, then rounded to 22-bit fixed point ("precision
 /// bits" path of Pillow's 8-bit resampler); each pass rounds to 8 bits. The horizontal pass runs
-/// first, over only the rows the vertical pass reads.
+/// first, over only the rows the vertical pass reads, except when widening while reducing the
+/// height, where Pillow 13 resamples the columns first.
 public enum Resample {
     static let precisionBits = 22
 
@@ -112,9 +113,15 @@ public enum Resample {
         let needH = width != image.width || b.0 != 0 || b.2 != Double(width)
         let needV = height != image.height || b.1 != 0 || b.3 != Double(height)
         var vTaps = taps(inSize: image.height, in0: b.1, in1: b.3, outSize: height, filter: filter)
+        let hTaps = needH ? taps(inSize: image.width, in0: b.0, in1: b.2, outSize: width, filter: filter) : nil
+        // Pillow 13 runs the vertical pass first when it shrinks rows while the horizontal pass
+        // enlarges them (observed on its output: both orders are checked by the fixtures).
+        if let hTaps, needV && width > image.width && height < image.height {
+            let v = vertical(image, taps: vTaps, outHeight: height)
+            return horizontal(v, rows: 0..<height, taps: hTaps, outWidth: width)
+        }
         var current = image
-        if needH {
-            let hTaps = taps(inSize: image.width, in0: b.0, in1: b.2, outSize: width, filter: filter)
+        if let hTaps {
             // Only rows [firstRow, lastRow) are read by the vertical pass.
             let firstRow = vTaps.start[0]
             let lastRow = vTaps.start[height - 1] + vTaps.count[height - 1]
