@@ -40,14 +40,16 @@ func syntheticImage(width: Int, height: Int, seed: UInt64) -> RGBImage {
 
 var pairsCount = 16, repeats = 3
 var output: String?
+var perOp = false
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     switch a {
     case "--pairs": pairsCount = Int(args.popFirst() ?? "") ?? pairsCount
     case "--repeats": repeats = Int(args.popFirst() ?? "") ?? repeats
     case "--output": output = args.popFirst()
+    case "--per-op": perOp = true
     default:
-        FileHandle.standardError.write("unknown argument \(a)\nusage: code-bench-augment [--pairs N] [--repeats R] [--output FILE.json]\n".data(using: .utf8)!)
+        FileHandle.standardError.write("unknown argument \(a)\nusage: code-bench-augment [--pairs N] [--repeats R] [--per-op] [--output FILE.json]\n".data(using: .utf8)!)
         exit(2)
     }
 }
@@ -59,6 +61,33 @@ for i in 0..<pairsCount {
     pairs.append((real: real, fake: fake))
 }
 let sampler = try ViewSampler(size: 224, augmentation: try HeavyAugmentation(jpegCodec: BlockQuantizeCodec()))
+
+/// Mean milliseconds of `body` over `n` runs on one thread.
+func millis(_ n: Int, _ body: (Int) throws -> Void) rethrows -> Double {
+    let t0 = DispatchTime.now().uptimeNanoseconds
+    for i in 0..<n { try body(i) }
+    return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6 / Double(n)
+}
+
+var opRows: [[String: Any]] = []
+if perOp {
+    Threading.count = 1
+    let img = pairs[0].real
+    print("per operation on one 640x480 image, 1 thread (mean of 10 sampled parameter sets)")
+    for kind in AugmentationKind.allCases {
+        var rng = Xoshiro256(seed: UInt64(kind.rawValue))
+        let ops = (0..<10).map { _ in sampler.augmentation.sampleOp(kind, using: &rng) }
+        let ms = try millis(10) { i in _ = try ops[i].apply(img) }
+        print(String(format: "  %-15@ %7.2f ms", "\(kind)" as NSString, ms))
+        opRows.append(["op": "\(kind)", "ms": ms])
+    }
+    var rng = Xoshiro256(seed: 1)
+    let fin = millis(10) { _ in _ = sampler.final.apply(img, size: 224) }
+    let rrc = millis(10) { _ in _ = sampler.localCrop(img, using: &rng) }
+    print(String(format: "  %-15@ %7.2f ms\n  %-15@ %7.2f ms", "final 248+224" as NSString, fin, "local RRC" as NSString, rrc))
+    opRows.append(["op": "final_resize_center_crop", "ms": fin])
+    opRows.append(["op": "random_resized_crop_local", "ms": rrc])
+}
 
 var rows: [[String: Any]] = []
 print("CoDE view pipeline: \(pairsCount) pairs (640x480 real, 512x512 fake) -> 8 groups x 224x224, best of \(repeats)")
@@ -81,7 +110,7 @@ for threads in [1, 2] {
 if let output {
     let json: [String: Any] = [
         "benchmark": "code-bench-augment", "pairs": pairsCount, "views_per_pair": 8, "input": "640x480 real, 512x512 fake (synthetic)",
-        "output_size": 224, "max_ops": 2, "jpeg_codec": "BlockQuantizeCodec (stand-in, not libjpeg-turbo)", "results": rows,
+        "output_size": 224, "max_ops": 2, "jpeg_codec": "BlockQuantizeCodec (stand-in, not libjpeg-turbo)", "results": rows, "per_op_ms": opRows,
     ]
     let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
     try data.write(to: URL(fileURLWithPath: output), options: .atomic)
