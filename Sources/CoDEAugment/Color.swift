@@ -25,6 +25,18 @@ public enum ColorOps {
         return out
     }
 
+    /// `blend(constant a, image, alpha)` through a 256-entry table (same values as ``blend(_:_:alpha:)``).
+    static func blend(constant a: UInt8, _ image: RGBImage, alpha: Double) -> RGBImage {
+        let table = blend([UInt8](repeating: a, count: 256), (0...255).map { UInt8($0) }, alpha: alpha)
+        var out = image.pixels
+        table.withUnsafeBufferPointer { t in
+            out.withUnsafeMutableBufferPointer { p in
+                for i in 0..<p.count { p[i] = t[Int(p[i])] }
+            }
+        }
+        return RGBImage(width: image.width, height: image.height, pixels: out)
+    }
+
     /// ITU-R 601-2 luma as Pillow's `convert("L")`: `(19595 R + 38470 G + 7471 B + 0x8000) >> 16`.
     @inline(__always)
     public static func luma(_ r: UInt8, _ g: UInt8, _ b: UInt8) -> UInt8 {
@@ -46,8 +58,7 @@ public enum ColorOps {
 
     /// `ImageEnhance.Brightness(image).enhance(f)`: blend from black.
     public static func brightness(_ image: RGBImage, factor: Double) -> RGBImage {
-        let black = [UInt8](repeating: 0, count: image.pixels.count)
-        return RGBImage(width: image.width, height: image.height, pixels: blend(black, image.pixels, alpha: factor))
+        blend(constant: 0, image, alpha: factor)
     }
 
     /// `ImageEnhance.Contrast(image).enhance(f)`: blend from a flat grey at the rounded mean luma,
@@ -61,8 +72,7 @@ public enum ColorOps {
         var sum = 0.0
         for v in 0..<256 { sum += Double(v) * Double(hist[v]) }
         let mean = UInt8(Int(sum / Double(n) + 0.5))
-        let flat = [UInt8](repeating: mean, count: image.pixels.count)
-        return RGBImage(width: image.width, height: image.height, pixels: blend(flat, image.pixels, alpha: factor))
+        return blend(constant: mean, image, alpha: factor)
     }
 
     /// `ImageEnhance.Color(image).enhance(f)` (saturation): blend from the grayscale image.

@@ -47,49 +47,47 @@ public enum FilterOps {
 
     /// One extended-box pass along rows with fractional radius (Pillow `ImagingHorizontalBoxBlur`,
     /// 8.24 fixed point, unsigned 32-bit wrap-around arithmetic as in C).
+    ///
+    /// Pillow's three loop regions collapse to clamped indices: at output x the running sum drops
+    /// pixel `max(x - r - 1, 0)` and adds `min(x + r, W - 1)`; the fractional edge weight `fw`
+    /// applies to pixels `max(x - r - 1, 0)` and `min(x + r + 1, W - 1)`.
     static func horizontalBoxBlur(_ image: RGBImage, radius floatRadius: Float) -> RGBImage {
         let radius = Int(floatRadius)
         let ww = UInt32(Float(1 << 24) / (floatRadius * 2 + 1))
         let fw = (UInt32(1 << 24) &- UInt32(radius * 2 + 1) &* ww) / 2
-        let w = image.width
-        let edgeA = min(radius + 1, w), edgeB = max(w - radius - 1, 0)
+        let w = image.width, lastx = w - 1
+        let edgeA = min(radius + 1, w)
         var out = [UInt8](repeating: 0, count: image.pixels.count)
         image.pixels.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 for y in 0..<image.height {
-                    let line = src.baseAddress! + y * w * 3, o = dst.baseAddress! + y * w * 3
-                    for c in 0..<3 {
-                        boxLine(line + c, o + c, lastx: w - 1, radius: radius, edgeA: edgeA, edgeB: edgeB, ww: ww, fw: fw)
+                    let p = src.baseAddress! + y * w * 3, o = dst.baseAddress! + y * w * 3
+                    // Sum for the virtual pixel -1: the first pixel r + 1 times, then pixels
+                    // 0 ..< edgeA - 1, then the last pixel for the part of the window past the end.
+                    let tail = UInt32(radius - edgeA + 1)
+                    var a0 = UInt32(p[0]) &* UInt32(radius + 1) &+ UInt32(p[3 * lastx]) &* tail
+                    var a1 = UInt32(p[1]) &* UInt32(radius + 1) &+ UInt32(p[3 * lastx + 1]) &* tail
+                    var a2 = UInt32(p[2]) &* UInt32(radius + 1) &+ UInt32(p[3 * lastx + 2]) &* tail
+                    for x in 0..<max(0, edgeA - 1) {
+                        a0 &+= UInt32(p[3 * x]); a1 &+= UInt32(p[3 * x + 1]); a2 &+= UInt32(p[3 * x + 2])
+                    }
+                    for x in 0..<w {
+                        let sub = 3 * max(x - radius - 1, 0), add = 3 * min(x + radius, lastx)
+                        let right = 3 * min(x + radius + 1, lastx)
+                        a0 &+= UInt32(p[add]) &- UInt32(p[sub])
+                        a1 &+= UInt32(p[add + 1]) &- UInt32(p[sub + 1])
+                        a2 &+= UInt32(p[add + 2]) &- UInt32(p[sub + 2])
+                        let b0 = a0 &* ww &+ (UInt32(p[sub]) &+ UInt32(p[right])) &* fw
+                        let b1 = a1 &* ww &+ (UInt32(p[sub + 1]) &+ UInt32(p[right + 1])) &* fw
+                        let b2 = a2 &* ww &+ (UInt32(p[sub + 2]) &+ UInt32(p[right + 2])) &* fw
+                        o[3 * x] = UInt8(truncatingIfNeeded: (b0 &+ (1 << 23)) >> 24)
+                        o[3 * x + 1] = UInt8(truncatingIfNeeded: (b1 &+ (1 << 23)) >> 24)
+                        o[3 * x + 2] = UInt8(truncatingIfNeeded: (b2 &+ (1 << 23)) >> 24)
                     }
                 }
             }
         }
         return RGBImage(width: w, height: image.height, pixels: out)
-    }
-
-    /// One channel of one row (stride 3) through the running-sum box filter.
-    @inline(__always)
-    static func boxLine(_ p: UnsafePointer<UInt8>, _ o: UnsafeMutablePointer<UInt8>, lastx: Int, radius: Int,
-                        edgeA: Int, edgeB: Int, ww: UInt32, fw: UInt32) {
-        @inline(__always) func px(_ i: Int) -> UInt32 { UInt32(p[3 * i]) }
-        var acc = px(0) &* UInt32(radius + 1)
-        var x = 0
-        while x < edgeA - 1 { acc &+= px(x); x += 1 }
-        acc &+= px(lastx) &* UInt32(bitPattern: Int32(radius - edgeA + 1))
-        @inline(__always) func step(_ x: Int, sub: Int, add: Int, left: Int, right: Int) {
-            acc &+= px(add) &- px(sub)
-            let bulk = acc &* ww &+ (px(left) &+ px(right)) &* fw
-            o[3 * x] = UInt8(truncatingIfNeeded: (bulk &+ (1 << 23)) >> 24)
-        }
-        if edgeA <= edgeB {
-            for x in 0..<edgeA { step(x, sub: 0, add: x + radius, left: 0, right: x + radius + 1) }
-            for x in edgeA..<max(edgeA, edgeB) { step(x, sub: x - radius - 1, add: x + radius, left: x - radius - 1, right: x + radius + 1) }
-            for x in edgeB...lastx { step(x, sub: x - radius - 1, add: lastx, left: x - radius - 1, right: lastx) }
-        } else {
-            for x in 0..<edgeB { step(x, sub: 0, add: x + radius, left: 0, right: x + radius + 1) }
-            for x in edgeB..<edgeA { step(x, sub: 0, add: lastx, left: 0, right: lastx) }
-            if edgeA <= lastx { for x in edgeA...lastx { step(x, sub: x - radius - 1, add: lastx, left: x - radius - 1, right: lastx) } }
-        }
     }
 
     /// Pillow's `ImageFilter.SMOOTH` (3x3 kernel `[1 1 1; 1 5 1; 1 1 1] / 13`), border pixels

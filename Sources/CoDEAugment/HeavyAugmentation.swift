@@ -125,7 +125,9 @@ public struct HeavyAugmentation: Sendable {
         case .rotation: return RotationOp(degrees: uniform(p.rotationDegrees))
         case .contrast: return ContrastOp(factor: pick(p.contrast))
         case .saturation: return SaturationOp(factor: pick(p.saturation))
-        case .jpeg: return JPEGOp(quality: pickInt(p.jpegQuality), codec: jpegCodec!)
+        case .jpeg:
+            guard let jpegCodec else { preconditionFailure("HeavyAugmentation.sampleOp(.jpeg): no JPEGCodec was given") }
+            return JPEGOp(quality: pickInt(p.jpegQuality), codec: jpegCodec)
         case .grayscale: return GrayscaleOp()
         case .horizontalFlip: return HorizontalFlipOp()
         case .opacity: return OpacityOp(level: pick(p.opacity))

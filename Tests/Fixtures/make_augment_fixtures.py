@@ -183,6 +183,10 @@ def main():
         for r in (0.7, 1.9):
             t[f"blur/{img_name}_{r}"] = arr(img.filter(ImageFilter.GaussianBlur(r)))
     t["blur/A_6.0"] = arr(A.filter(ImageFilter.GaussianBlur(6.0)))  # radius wider than the image side / 6
+    tiny = A.crop((0, 0, 5, 4))
+    t["input/tiny"] = arr(tiny)
+    t["blur/tiny_8.0"] = arr(tiny.filter(ImageFilter.GaussianBlur(8.0)))  # box radius beyond both sides
+    t["sharpness/tiny2x2_2.0"] = arr(A.crop((0, 0, 2, 2)).filter(ImageFilter.SMOOTH))  # smaller than the kernel
     t["grayscale/A"] = arr(A.convert("L").convert("RGB"))
     t["hflip/A"] = arr(A.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
 
