@@ -96,8 +96,8 @@ public enum Resample {
         return Taps(kernelSize: ksize, start: start, count: count, weights: weights)
     }
 
-    @inline(__always) static func clip8(_ v: Int) -> UInt8 {
-        let s = v >> precisionBits
+    @inline(__always) static func clip8(_ v: Int32) -> UInt8 {
+        let s = v >> Int32(precisionBits)
         return s < 0 ? 0 : (s > 255 ? 255 : UInt8(s))
     }
 
@@ -134,29 +134,35 @@ public enum Resample {
         return current
     }
 
+    // Accumulators are Int32 as in Pillow: |sum| <= 255 * sum|w| * 2^22 < 2^31 for these kernels
+    // (sum|w| is below 1.3 for bicubic and Lanczos-3).
+
     static func horizontal(_ src: RGBImage, rows: Range<Int>, taps: Taps, outWidth: Int) -> RGBImage {
         var out = [UInt8](repeating: 0, count: outWidth * rows.count * 3)
-        let half = 1 << (precisionBits - 1)
+        let half = Int32(1 << (precisionBits - 1))
         src.pixels.withUnsafeBufferPointer { inp in
-            taps.weights.withUnsafeBufferPointer { w in
-                out.withUnsafeMutableBufferPointer { o in
-                    for (ry, y) in rows.enumerated() {
-                        let row = inp.baseAddress! + y * src.width * 3
-                        let orow = o.baseAddress! + ry * outWidth * 3
-                        for x in 0..<outWidth {
-                            let k = w.baseAddress! + x * taps.kernelSize
-                            var s0 = half, s1 = half, s2 = half
-                            var p = row + taps.start[x] * 3
-                            for t in 0..<taps.count[x] {
-                                let c = Int(k[t])
-                                s0 += Int(p[0]) * c; s1 += Int(p[1]) * c; s2 += Int(p[2]) * c
-                                p += 3
-                            }
-                            orow[3 * x] = clip8(s0); orow[3 * x + 1] = clip8(s1); orow[3 * x + 2] = clip8(s2)
+        taps.weights.withUnsafeBufferPointer { w in
+        taps.start.withUnsafeBufferPointer { start in
+        taps.count.withUnsafeBufferPointer { count in
+            out.withUnsafeMutableBufferPointer { o in
+                for (ry, y) in rows.enumerated() {
+                    let row = inp.baseAddress! + y * src.width * 3
+                    let orow = o.baseAddress! + ry * outWidth * 3
+                    for x in 0..<outWidth {
+                        let k = w.baseAddress! + x * taps.kernelSize
+                        var s0 = half, s1 = half, s2 = half
+                        let p = row + start[x] * 3
+                        for t in 0..<count[x] {
+                            let c = k[t]
+                            s0 &+= Int32(p[3 * t]) &* c; s1 &+= Int32(p[3 * t + 1]) &* c; s2 &+= Int32(p[3 * t + 2]) &* c
                         }
+                        orow[3 * x] = clip8(s0); orow[3 * x + 1] = clip8(s1); orow[3 * x + 2] = clip8(s2)
                     }
                 }
             }
+        }
+        }
+        }
         }
         return RGBImage(width: outWidth, height: rows.count, pixels: out)
     }
@@ -164,19 +170,19 @@ public enum Resample {
     static func vertical(_ src: RGBImage, taps: Taps, outHeight: Int) -> RGBImage {
         let rowLen = src.width * 3
         var out = [UInt8](repeating: 0, count: rowLen * outHeight)
-        let half = 1 << (precisionBits - 1)
-        var acc = [Int](repeating: 0, count: rowLen)
+        let half = Int32(1 << (precisionBits - 1))
+        var acc = [Int32](repeating: 0, count: rowLen)
         src.pixels.withUnsafeBufferPointer { inp in
             taps.weights.withUnsafeBufferPointer { w in
                 out.withUnsafeMutableBufferPointer { o in
                     acc.withUnsafeMutableBufferPointer { a in
                         for y in 0..<outHeight {
                             let k = w.baseAddress! + y * taps.kernelSize
-                            for i in 0..<rowLen { a[i] = half }
+                            a.update(repeating: half)
                             for t in 0..<taps.count[y] {
-                                let c = Int(k[t])
+                                let c = k[t]
                                 let row = inp.baseAddress! + (taps.start[y] + t) * rowLen
-                                for i in 0..<rowLen { a[i] += Int(row[i]) * c }
+                                for i in 0..<rowLen { a[i] &+= Int32(row[i]) &* c }
                             }
                             let orow = o.baseAddress! + y * rowLen
                             for i in 0..<rowLen { orow[i] = clip8(a[i]) }
