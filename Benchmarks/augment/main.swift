@@ -78,13 +78,14 @@ if perOp {
         var rng = Xoshiro256(seed: UInt64(kind.rawValue))
         let ops = (0..<10).map { _ in sampler.augmentation.sampleOp(kind, using: &rng) }
         let ms = try millis(10) { i in _ = try ops[i].apply(img) }
-        print(String(format: "  %-15@ %7.2f ms", "\(kind)" as NSString, ms))
+        print("  " + "\(kind)".padding(toLength: 16, withPad: " ", startingAt: 0) + String(format: "%7.2f ms", ms))
         opRows.append(["op": "\(kind)", "ms": ms])
     }
     var rng = Xoshiro256(seed: 1)
     let fin = millis(10) { _ in _ = sampler.final.apply(img, size: 224) }
     let rrc = millis(10) { _ in _ = sampler.localCrop(img, using: &rng) }
-    print(String(format: "  %-15@ %7.2f ms\n  %-15@ %7.2f ms", "final 248+224" as NSString, fin, "local RRC" as NSString, rrc))
+    print("  final 248+224   " + String(format: "%7.2f ms", fin))
+    print("  local RRC       " + String(format: "%7.2f ms", rrc))
     opRows.append(["op": "final_resize_center_crop", "ms": fin])
     opRows.append(["op": "random_resized_crop_local", "ms": rrc])
 }

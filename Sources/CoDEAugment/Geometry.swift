@@ -116,14 +116,15 @@ public enum Geometry {
         precondition(a.count == 6 && width > 0 && height > 0)
         var out = [UInt8](repeating: 0, count: width * height * 3)
         let iw = image.width, ih = image.height
+        let (m0, m1, m2, m3, m4, m5) = (a[0], a[1], a[2], a[3], a[4], a[5])
         image.pixels.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 for y in 0..<height {
                     let yc = Double(y) + 0.5
                     for x in 0..<width {
                         let xc = Double(x) + 0.5
-                        var xin = a[0] * xc + a[1] * yc + a[2]
-                        var yin = a[3] * xc + a[4] * yc + a[5]
+                        var xin = m0 * xc + m1 * yc + m2
+                        var yin = m3 * xc + m4 * yc + m5
                         guard xin >= 0 && xin < Double(iw) && yin >= 0 && yin < Double(ih) else { continue }
                         xin -= 0.5; yin -= 0.5
                         let fx = xin.rounded(.down), fy = yin.rounded(.down)
