@@ -45,9 +45,10 @@ public struct AugmentationParameters: Sendable, Equatable {
             if !ok { throw AugmentationError.invalidParameter(name: name, reason: reason) }
         }
         try need(gridSteps >= 1, "gridSteps", "must be at least 1, got \(gridSteps)")
-        try need(blurRadius.lowerBound >= 0, "blurRadius", "must be >= 0, got \(blurRadius)")
-        try need(aspectRatio.lowerBound > 0, "aspectRatio", "must be > 0, got \(aspectRatio)")
-        try need(pixelization.lowerBound > 0, "pixelization", "must be > 0, got \(pixelization)")
+        // Upper bounds keep every intermediate image within a few times the input size.
+        try need(blurRadius.lowerBound >= 0 && blurRadius.upperBound <= 100, "blurRadius", "must lie in 0...100, got \(blurRadius)")
+        try need(aspectRatio.lowerBound >= 1.0 / 16 && aspectRatio.upperBound <= 16, "aspectRatio", "must lie in 1/16...16, got \(aspectRatio)")
+        try need(pixelization.lowerBound > 0 && pixelization.upperBound <= 4, "pixelization", "must lie in (0, 4], got \(pixelization)")
         try need(jpegQuality.lowerBound >= 1 && jpegQuality.upperBound <= 100, "jpegQuality", "must lie in 1...100, got \(jpegQuality)")
         try need(opacity.lowerBound >= 0 && opacity.upperBound <= 1, "opacity", "must lie in 0...1, got \(opacity)")
         try need(stripeWidth.lowerBound >= 0 && stripeWidth.upperBound <= 1, "stripeWidth", "must lie in 0...1, got \(stripeWidth)")

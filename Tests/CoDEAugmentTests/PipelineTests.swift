@@ -63,7 +63,7 @@ import Testing
         #expect(FinalTransform.resizeCenterCrop(cropPct: 0.9).apply(big, size: 224) == expected)
     }
 
-    @Test func invalidConfigurationsThrowSpecificErrors() {
+    @Test func invalidConfigurationsThrowSpecificErrors() throws {
         #expect(throws: AugmentationError.missingJPEGCodec) { try HeavyAugmentation(jpegCodec: nil) }
         #expect(throws: AugmentationError.self) { try HeavyAugmentation(maxOps: 20, jpegCodec: BlockMeanCodec()) }
         var p = AugmentationParameters()
@@ -73,6 +73,19 @@ import Testing
             Issue.record("quality 0 accepted")
         } catch {
             #expect("\(error)".contains("jpegQuality"))
+        }
+        // Ranges that would blow up the intermediate image size are refused by name.
+        for (name, edit) in [("pixelization", { (q: inout AugmentationParameters) in q.pixelization = 0.3...100 }),
+                             ("aspectRatio", { (q: inout AugmentationParameters) in q.aspectRatio = 0.75...1000 }),
+                             ("scale", { (q: inout AugmentationParameters) in q.scale = 0.5...50 })] {
+            var q = AugmentationParameters()
+            edit(&q)
+            do {
+                try q.validate()
+                Issue.record("\(name) accepted")
+            } catch let AugmentationError.invalidParameter(n, reason) {
+                #expect(n == name && !reason.isEmpty)
+            }
         }
         // Without the JPEG kind no codec is needed.
         let kinds = AugmentationKind.allCases.filter { $0 != .jpeg }

@@ -41,6 +41,21 @@ import Testing
         }
     }
 
+    @Test func viewsComposeCropThenHeavyThenFinal() throws {
+        // The documented order (authors' MassiveTransform.forward): crop, augmentation ops, final.
+        let s = try sampler(), img = randomImage(width: 70, height: 52, seed: 3)
+        for (group, crop) in [(CoDEViewBatch.Group.localFake, s.localCrop), (.globalReal, s.globalCrop)] {
+            var r1 = Xoshiro256(seed: 5), r2 = Xoshiro256(seed: 5)
+            let view = try s.view(img, group: group, using: &r1)
+            var x = crop(img, using: &r2)
+            x = try s.augmentation.apply(x, using: &r2)
+            #expect(view == s.final.apply(x, size: Self.size))
+        }
+        var r3 = Xoshiro256(seed: 6), r4 = Xoshiro256(seed: 6)
+        let aug = try s.view(img, group: .augReal, using: &r3)
+        #expect(aug == s.final.apply(try s.augmentation.apply(img, using: &r4), size: Self.size))
+    }
+
     @Test func resultDoesNotDependOnThreadCount() throws {
         let ps = pairs(4), s = try sampler()
         let saved = Threading.count
