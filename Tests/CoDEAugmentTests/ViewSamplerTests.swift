@@ -70,6 +70,16 @@ import Testing
         #expect(outputs[0] == outputs[1] && outputs[0] == outputs[2])
     }
 
+    @Test func chunkedSamplingEqualsWholeBatch() throws {
+        let ps = pairs(4), s = try sampler(), base = Xoshiro256(seed: 77)
+        let whole = try s.sample(ps, base: base)
+        let first = try s.sample(Array(ps[0..<2]), base: base, firstIndex: 0)
+        let second = try s.sample(Array(ps[2..<4]), base: base, firstIndex: 2)
+        for g in CoDEViewBatch.Group.allCases {
+            #expect(whole[g].array() == first[g].array() + second[g].array(), "\(g)")
+        }
+    }
+
     @Test func successiveCallsDrawNewViews() throws {
         let ps = pairs(2), s = try sampler()
         var rng = Xoshiro256(seed: 2)
