@@ -48,14 +48,14 @@ public struct AugmentationParameters: Sendable, Equatable {
         // Upper bounds keep every intermediate image within a few times the input size.
         try need(blurRadius.lowerBound >= 0 && blurRadius.upperBound <= 100, "blurRadius", "must lie in 0...100, got \(blurRadius)")
         try need(aspectRatio.lowerBound >= 1.0 / 16 && aspectRatio.upperBound <= 16, "aspectRatio", "must lie in 1/16...16, got \(aspectRatio)")
-        try need(pixelization.lowerBound > 0 && pixelization.upperBound <= 4, "pixelization", "must lie in (0, 4], got \(pixelization)")
+        try need(pixelization.lowerBound > 0 && pixelization.upperBound <= 2, "pixelization", "must lie in (0, 2], got \(pixelization)")
         try need(jpegQuality.lowerBound >= 1 && jpegQuality.upperBound <= 100, "jpegQuality", "must lie in 1...100, got \(jpegQuality)")
         try need(opacity.lowerBound >= 0 && opacity.upperBound <= 1, "opacity", "must lie in 0...1, got \(opacity)")
         try need(stripeWidth.lowerBound >= 0 && stripeWidth.upperBound <= 1, "stripeWidth", "must lie in 0...1, got \(stripeWidth)")
-        try need(pad.lowerBound >= 0 && pad.upperBound <= 4, "pad", "must lie in 0...4, got \(pad)")
-        try need(resize.lowerBound >= 1 && resize.upperBound <= 4096, "resize", "must lie in 1...4096, got \(resize)")
-        try need(crop.lowerBound >= 1 && crop.upperBound <= 4096, "crop", "must lie in 1...4096, got \(crop)")
-        try need(scale.lowerBound > 0 && scale.upperBound <= 4, "scale", "must lie in (0, 4], got \(scale)")
+        try need(pad.lowerBound >= 0 && pad.upperBound <= 1, "pad", "must lie in 0...1, got \(pad)")
+        try need(resize.lowerBound >= 1 && resize.upperBound <= 2048, "resize", "must lie in 1...2048, got \(resize)")
+        try need(crop.lowerBound >= 1 && crop.upperBound <= 2048, "crop", "must lie in 1...2048, got \(crop)")
+        try need(scale.lowerBound > 0 && scale.upperBound <= 2, "scale", "must lie in (0, 2], got \(scale)")
         try need(shuffle.lowerBound >= 0 && shuffle.upperBound <= 1, "shuffle", "must lie in 0...1, got \(shuffle)")
     }
 
@@ -156,10 +156,26 @@ public enum FinalTransform: Sendable, Equatable {
         switch self {
         case let .resizeCenterCrop(cropPct):
             let short = Int((Double(size) / cropPct).rounded(.down))
-            let resized = TorchvisionGeometry.resizeShorterSide(image, to: short, filter: .bicubic)
-            return TorchvisionGeometry.centerCrop(resized, size: size)
+            let (w, h) = (image.width, image.height)
+            let (ow, oh) = w <= h ? (short, Int(Double(short) * Double(h) / Double(w)))
+                                  : (Int(Double(short) * Double(w) / Double(h)), short)
+            if max(ow, oh) <= Self.maxIntermediateSide * size {
+                let resized = Resample.resize(image, width: ow, height: oh, filter: .bicubic)
+                return TorchvisionGeometry.centerCrop(resized, size: size)
+            }
+            // Extreme aspect ratio: resample only the window the centre crop keeps (Pillow's box
+            // form of the same kernels), so memory stays O(size^2); equal within 1 level.
+            let top = Int((Double(oh - size) / 2).rounded(.toNearestOrEven))
+            let left = Int((Double(ow - size) / 2).rounded(.toNearestOrEven))
+            let sx = Double(w) / Double(ow), sy = Double(h) / Double(oh)
+            return Resample.resize(image, width: size, height: size, filter: .bicubic,
+                                   box: (Double(left) * sx, Double(top) * sy, Double(left + size) * sx, Double(top + size) * sy))
         case .squareResize:
             return Resample.resize(image, width: size, height: size, filter: .bicubic)
         }
     }
+
+    /// Above `maxIntermediateSide * size` pixels on the long side, ``resizeCenterCrop(cropPct:)``
+    /// resamples only the cropped window.
+    public static let maxIntermediateSide = 8
 }

@@ -115,8 +115,9 @@ public enum Resample {
         var vTaps = taps(inSize: image.height, in0: b.1, in1: b.3, outSize: height, filter: filter)
         let hTaps = needH ? taps(inSize: image.width, in0: b.0, in1: b.2, outSize: width, filter: filter) : nil
         // Pillow 13 runs the vertical pass first when it shrinks rows while the horizontal pass
-        // enlarges them (observed on its output: both orders are checked by the fixtures).
-        if let hTaps, needV && width > image.width && height < image.height {
+        // enlarges them (observed on its output: both orders are checked by the fixtures). With a
+        // box, "enlarge" and "shrink" compare against the box extent.
+        if let hTaps, needV && Double(width) > b.2 - b.0 && Double(height) < b.3 - b.1 {
             let v = vertical(image, taps: vTaps, outHeight: height)
             return horizontal(v, rows: 0..<height, taps: hTaps, outWidth: width)
         }

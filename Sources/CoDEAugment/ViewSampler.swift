@@ -41,12 +41,13 @@ public struct ViewSampler: Sendable {
     public var localCrop: RandomResizedCrop
     /// Whether the multi-scale crops also get heavy augmentation (the authors: yes).
     public var augmentCrops: Bool
-    /// Inputs above this many pixels are rejected (bounds memory per view).
+    /// Inputs above this many pixels (default 4096 x 4096) are rejected: with the parameter bounds
+    /// of ``AugmentationParameters/validate()`` this bounds the memory of every view.
     public var maxPixels: Int
 
     public init(size: Int = 224, augmentation: HeavyAugmentation, final: FinalTransform = .resizeCenterCrop(cropPct: 0.9),
                 globalScale: ClosedRange<Double> = 0.4...1, localScale: ClosedRange<Double> = 0.05...0.4,
-                augmentCrops: Bool = true, maxPixels: Int = 50_000_000) throws {
+                augmentCrops: Bool = true, maxPixels: Int = 16_777_216) throws {
         guard size > 0 else { throw AugmentationError.invalidParameter(name: "size", reason: "must be positive, got \(size)") }
         for (name, r) in [("globalScale", globalScale), ("localScale", localScale)] where r.lowerBound <= 0 || r.upperBound > 1 {
             throw AugmentationError.invalidParameter(name: name, reason: "must lie in (0, 1], got \(r)")

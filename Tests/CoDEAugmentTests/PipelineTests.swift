@@ -57,6 +57,14 @@ import Testing
                 #expect(out.width == 24 && out.height == 24)
             }
         }
+        // Extreme aspect ratios take the windowed path: equal to resize-then-crop within 1 level
+        // (the window's pixel centres are the same points up to Double rounding of the box).
+        for (w, h) in [(3, 400), (900, 2), (7, 301)] {
+            let img = randomImage(width: w, height: h, seed: UInt64(w + h))
+            let direct = TorchvisionGeometry.centerCrop(TorchvisionGeometry.resizeShorterSide(img, to: 26), size: 24)
+            let d = ImageDiff(FinalTransform.resizeCenterCrop(cropPct: 0.9).apply(img, size: 24), direct)
+            #expect(d.sameSize && d.maxAbs <= 1, "\(w)x\(h): \(d)")
+        }
         // 224 / 0.9 = 248.9: the shorter side goes to 248 before the 224 crop (authors' setting).
         let big = randomImage(width: 320, height: 250, seed: 1)
         let expected = TorchvisionGeometry.centerCrop(TorchvisionGeometry.resizeShorterSide(big, to: 248), size: 224)
