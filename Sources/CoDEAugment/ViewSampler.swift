@@ -34,7 +34,7 @@ public struct CoDEViewBatch: @unchecked Sendable {
 /// generator, so the result does not depend on `Threading.count`; the caller's generator is
 /// advanced by one step per call. Memory: `8 * B * 3 * S * S` floats (4.8 MB per pair at 224).
 public struct ViewSampler: Sendable {
-    public var size: Int
+    public let size: Int
     public var augmentation: HeavyAugmentation
     public var final: FinalTransform
     public var globalCrop: RandomResizedCrop
