@@ -96,4 +96,17 @@ import Testing
         try expectExact(RandomResizedCrop.apply(a, box: CropBox(top: 3, left: 5, height: 20, width: 31), size: 24),
                         "resized_crop/A_3_5_20_31_24")
     }
+
+    @Test func largerImageMatches() throws {
+        let c = try Reference.image("input/C")
+        try expectExact(FinalTransform.resizeCenterCrop(cropPct: 0.9).apply(c, size: 112), "C/final_resize124_center112")
+        try expectExact(RandomResizedCrop.apply(c, box: CropBox(top: 17, left: 40, height: 96, width: 131), size: 112),
+                        "C/resized_crop_17_40_96_131_112")
+        try expectExact(BlurOp(radius: 1.3).apply(c), "C/blur_1.3")
+        try expectExact(SharpnessOp(factor: 1.8).apply(c), "C/sharpness_1.8")
+        try expectExact(SkewOp(factor: 0.5).apply(c), "C/skew_0.5")
+        try expectExact(RotationOp(degrees: 143).apply(c), "C/rotate_143.0")
+        try expectExact(PixelizationOp(ratio: 0.3).apply(c), "C/pixelization_0.3")
+        try expectExact(ScaleOp(factor: 0.5).apply(c), "C/scale_0.5")
+    }
 }

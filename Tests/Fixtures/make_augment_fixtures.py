@@ -34,7 +34,10 @@ def inputs():
     yy, xx = np.mgrid[0:47, 0:61].astype(np.float64)
     smooth = np.stack([128 + 90 * np.sin(xx / 7.0 + c) * np.cos(yy / 9.0 - c) for c in range(3)], axis=-1)
     smooth = np.clip(smooth + rng.normal(0, 12, smooth.shape), 0, 255).astype(np.uint8)  # "B": photo-like
-    return noise, smooth
+    yy, xx = np.mgrid[0:150, 0:200].astype(np.float64)
+    larger = np.stack([128 + 100 * np.sin(xx / 23.0 + 2 * c) * np.cos(yy / 17.0 + c) for c in range(3)], axis=-1)
+    larger = np.clip(larger + rng.normal(0, 20, larger.shape), 0, 255).astype(np.uint8)  # "C": 200x150
+    return noise, smooth, larger
 
 
 def arr(img):
@@ -154,9 +157,9 @@ def rrc_case(width, height, scale, ratio, seed):
 
 
 def main():
-    a_np, b_np = inputs()
-    A, B = Image.fromarray(a_np), Image.fromarray(b_np)
-    t = {"input/A": a_np, "input/B": b_np}
+    a_np, b_np, c_np = inputs()
+    A, B, C = Image.fromarray(a_np), Image.fromarray(b_np), Image.fromarray(c_np)
+    t = {"input/A": a_np, "input/B": b_np, "input/C": c_np}
 
     # Pillow resize (reducing_gap=None, the default)
     for name, size, f in [
@@ -216,6 +219,16 @@ def main():
     t["final/A_center50"] = arr(T.CenterCrop(50)(A))
     t["final/A_square24"] = arr(T.Resize((24, 24), interpolation=bic)(A))
     t["resized_crop/A_3_5_20_31_24"] = arr(F.resized_crop(A, 3, 5, 20, 31, [24, 24], bic))
+
+    # A larger image through the half-size analogue of the training views (124 -> 112 for 248 -> 224).
+    t["C/final_resize124_center112"] = arr(T.CenterCrop(112)(T.Resize(124, interpolation=bic)(C)))
+    t["C/resized_crop_17_40_96_131_112"] = arr(F.resized_crop(C, 17, 40, 96, 131, [112, 112], bic))
+    t["C/blur_1.3"] = arr(C.filter(ImageFilter.GaussianBlur(1.3)))
+    t["C/sharpness_1.8"] = arr(ImageEnhance.Sharpness(C).enhance(1.8))
+    t["C/skew_0.5"] = arr(augly_skew(C, 0.5))
+    t["C/rotate_143.0"] = arr(augly_rotate(C, 143.0))
+    t["C/pixelization_0.3"] = arr(augly_pixelization(C, 0.3))
+    t["C/scale_0.5"] = arr(augly_scale(C, 0.5))
 
     rrc = [
         (45, 34, (0.4, 1.0), (3 / 4, 4 / 3), 1), (45, 34, (0.05, 0.4), (3 / 4, 4 / 3), 2),
