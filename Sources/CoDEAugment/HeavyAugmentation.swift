@@ -4,6 +4,11 @@ import Foundation
 
 /// The operations of CoDE's "heavy" augmentation, in the authors' list order (which is also
 /// the order in which a sampled subset is applied).
+///
+/// Each case maps to one operation value: ``BlurOp``, ``BrightnessOp``, ``AspectRatioOp``,
+/// ``PixelizationOp``, ``RotationOp``, ``ContrastOp``, ``SaturationOp``, ``JPEGOp``,
+/// ``GrayscaleOp``, ``HorizontalFlipOp``, ``OpacityOp``, ``OverlayStripesOp``, ``PadOp``,
+/// ``ResizeOp``, ``RandomCropOp``, ``ScaleOp``, ``SharpnessOp``, ``PixelShuffleOp``, ``SkewOp``.
 public enum AugmentationKind: Int, CaseIterable, Sendable, Codable {
     case blur, brightness, aspectRatio, pixelization, rotation, contrast, saturation, jpeg, grayscale,
          horizontalFlip, opacity, overlayStripes, pad, resize, randomCrop, scale, sharpen, pixelShuffle, skew
