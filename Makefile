@@ -25,3 +25,11 @@ test: deps
 
 clean:
 	rm -rf .build
+
+# Augmentation + view-sampler throughput on 1 and 2 threads (table on stdout, JSON in .build/bench/).
+bench: bench-augment
+.PHONY: bench-augment
+bench-augment: deps
+	$(SWIFT) build -c release --product code-bench-augment
+	mkdir -p .build/bench
+	$$($(SWIFT) build -c release --show-bin-path)/code-bench-augment --output .build/bench/augment.json

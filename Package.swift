@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "CoDEContrastive", targets: ["CoDEContrastive"]),
         .library(name: "CoDEImage", targets: ["CoDEImage"]),
         .library(name: "CoDEModel", targets: ["CoDEModel"]),
+        .library(name: "CoDEAugment", targets: ["CoDEAugment"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -36,6 +37,8 @@ let package = Package(
             name: "CoDEKit",
             dependencies: ["CoDECore", "CoDEImage", "CoDEModel", .product(name: "Logging", package: "swift-log")]
         ),
+        .target(name: "CoDEAugment", dependencies: ["CoDECore", "CoDEImage"]),
+        .executableTarget(name: "code-bench-augment", dependencies: ["CoDEAugment"], path: "Benchmarks/augment"),
         .target(name: "_CoDETestSupport", dependencies: ["CoDECore"], path: "Tests/_CoDETestSupport"),
         .target(name: "CoDEContrastive", dependencies: ["CoDECore"]),
 
@@ -58,5 +61,6 @@ let package = Package(
         .testTarget(name: "CoDECoreTests", dependencies: ["CoDECore", "_CoDETestSupport"]),
         .testTarget(name: "CoDEModelTests", dependencies: ["CoDEModel", "_CoDETestSupport"]),
         .testTarget(name: "CoDEImageTests", dependencies: ["CoDEImage", "_CoDETestSupport"]),
+        .testTarget(name: "CoDEAugmentTests", dependencies: ["CoDEAugment", "_CoDETestSupport"]),
     ]
 )
