@@ -96,28 +96,35 @@ public enum VectorMath {
     /// `p_j = exp(s_j - max s) / Σ exp(s_k - max s)`, the sum accumulated in Float lanes.
     @inline(__always)
     public static func softmaxRows(_ s: UnsafeMutablePointer<Float>, rows: Int, n: Int, ld: Int) {
+        let v8 = n & ~7
         for r in 0..<rows {
             let row = s + r * ld
-            var m = -Float.infinity
-            for j in 0..<n { m = max(m, row[j]) }
-            var acc = Float8(repeating: 0)
+            var mv = Float8(repeating: -.infinity)
             var j = 0
-            let mv = Float8(repeating: m)
-            while j + 8 <= n {
-                let e = exp(load(row + j) - mv)
+            while j < v8 { mv = pointwiseMax(mv, load(row + j)); j += 8 }
+            var m = mv.max()
+            while j < n { m = max(m, row[j]); j += 1 }
+            var acc = Float8(repeating: 0)
+            let mb = Float8(repeating: m)
+            j = 0
+            while j < v8 {
+                let e = exp(load(row + j) - mb)
                 store(e, row + j)
                 acc += e
                 j += 8
             }
             var sum = acc.sum()
             while j < n {
-                let e = exp(row[j] - m)
+                let e = exp(Float8(repeating: row[j] - m))[0]
                 row[j] = e
                 sum += e
                 j += 1
             }
             let inv = 1 / sum
-            for j in 0..<n { row[j] *= inv }
+            let iv = Float8(repeating: inv)
+            j = 0
+            while j < v8 { store(load(row + j) * iv, row + j); j += 8 }
+            while j < n { row[j] *= inv; j += 1 }
         }
     }
 }

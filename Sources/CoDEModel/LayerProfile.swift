@@ -5,7 +5,7 @@ import Foundation
 public final class LayerProfile: @unchecked Sendable {
     public enum Kind: String, CaseIterable, Sendable {
         case patchEmbedding = "patch embedding", layerNorm = "layernorm", qkv = "qkv linear",
-             attention = "attention core", projection = "proj linear", fc1 = "fc1 linear",
+             attention = "attention core", projection = "proj linear", fc1 = "fc1 linear + gelu",
              gelu = "gelu", fc2 = "fc2 linear", other = "other"
     }
 

@@ -13,18 +13,39 @@ enum LayerNorm {
     ) {
         Threading.parallelRanges(rows, minChunk: 16) { range in
             for r in range {
-                let xr = x + r * dim, yr = y + r * dim
-                var s: Float = 0
-                for j in 0..<dim { s += xr[j] }
-                let m = s / Float(dim)
-                var v: Float = 0
-                for j in 0..<dim { let d = xr[j] - m; v += d * d }
-                let rs = 1 / (v / Float(dim) + eps).squareRoot()
-                for j in 0..<dim { yr[j] = (xr[j] - m) * rs * gamma[j] + beta[j] }
+                let (m, rs) = forwardRow(x + r * dim, y + r * dim, gamma: gamma, beta: beta, dim: dim, eps: eps)
                 mean?[r] = m
                 rstd?[r] = rs
             }
         }
+    }
+
+    /// One row: two-pass mean and variance with 8-lane partial sums, then the affine map.
+    @inline(__always)
+    static func forwardRow(_ xr: UnsafePointer<Float>, _ yr: UnsafeMutablePointer<Float>,
+                           gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, dim: Int, eps: Float) -> (Float, Float) {
+        let v8 = dim & ~7
+        var acc = Float8(repeating: 0)
+        var j = 0
+        while j < v8 { acc += VectorMath.load(xr + j); j += 8 }
+        var s = acc.sum()
+        while j < dim { s += xr[j]; j += 1 }
+        let m = s / Float(dim)
+        let mv = Float8(repeating: m)
+        acc = Float8(repeating: 0)
+        j = 0
+        while j < v8 { let d = VectorMath.load(xr + j) - mv; acc += d * d; j += 8 }
+        var v = acc.sum()
+        while j < dim { let d = xr[j] - m; v += d * d; j += 1 }
+        let rs = 1 / (v / Float(dim) + eps).squareRoot()
+        let rv = Float8(repeating: rs)
+        j = 0
+        while j < v8 {
+            VectorMath.store((VectorMath.load(xr + j) - mv) * rv * VectorMath.load(gamma + j) + VectorMath.load(beta + j), yr + j)
+            j += 8
+        }
+        while j < dim { yr[j] = (xr[j] - m) * rs * gamma[j] + beta[j]; j += 1 }
+        return (m, rs)
     }
 
     /// Backward pass; accumulates: `dx += ...`, `dgamma += Σ dy * xhat`, `dbeta += Σ dy`.

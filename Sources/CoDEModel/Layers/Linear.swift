@@ -3,14 +3,32 @@ import CoDECore
 /// Fully connected layer against a PyTorch-layout weight: `y = x W^T + b`.
 /// Shapes: `x` `[rows, inF]`, `W` `[outF, inF]`, `b` `[outF]`, `y` `[rows, outF]` (row strides as given).
 enum Linear {
-    /// `y = x W^T + b`, or `y += x W^T + b` when `accumulate` (residual connections).
+    /// What to apply to each block of outputs right after its GEMM, while it is still in cache.
+    enum Epilogue {
+        case none
+        /// `y = gelu(y)`; with a destination, the pre-activation stays in `y` and
+        /// `gelu(y)` goes to the destination (training keeps both).
+        case gelu(into: UnsafeMutablePointer<Float>?)
+    }
+
+    /// Rows per block: big enough that repacking the weights per block costs a few percent,
+    /// small enough that a block of outputs stays in L2 for the epilogue.
+    static let blockRows = 512
+
+    /// `y = x W^T + b`, or `y += x W^T + b` when `accumulate` (residual connections), then the
+    /// epilogue. Blocks of rows are spread over the threads, one single-threaded sgemm each.
     static func forward(
         _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-        _ y: UnsafeMutablePointer<Float>, rows: Int, inF: Int, outF: Int, accumulate: Bool = false
+        _ y: UnsafeMutablePointer<Float>, rows: Int, inF: Int, outF: Int, accumulate: Bool = false,
+        epilogue: Epilogue = .none
     ) {
-        Threading.parallelRanges(rows, minChunk: 64) { range in
-            for r in range {
-                let yr = y + r * outF
+        // At least one block per thread, at most blockRows rows per block.
+        let blocks = max(min(Threading.count, rows), (rows + blockRows - 1) / blockRows)
+        Threading.parallelFor(blocks) { blk in
+            let r0 = rows * blk / blocks, r1 = rows * (blk + 1) / blocks
+            let yb = y + r0 * outF
+            for r in 0..<(r1 - r0) {
+                let yr = yb + r * outF
                 switch (accumulate, bias) {
                 case (false, nil): yr.update(repeating: 0, count: outF)
                 case (false, let b?): yr.update(from: b, count: outF)
@@ -18,8 +36,13 @@ enum Linear {
                 case (true, nil): break
                 }
             }
+            BLAS.sgemm(transA: false, transB: true, m: r1 - r0, n: outF, k: inF, alpha: 1,
+                       a: x + r0 * inF, lda: inF, b: weight, ldb: inF, beta: 1, c: yb, ldc: outF)
+            if case let .gelu(dst) = epilogue {
+                let n = (r1 - r0) * outF
+                VectorMath.map(n, yb, dst.map { $0 + r0 * outF } ?? yb, VectorMath.gelu)
+            }
         }
-        BLAS.matmul(x, weight, y, m: rows, n: outF, k: inF, beta: 1, transB: true)
     }
 
     /// Backward; accumulates `dx += dy W`, `dW += dy^T x`, `db += Σ_rows dy`. `dx` may be nil
