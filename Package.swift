@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "CoDEImage", dependencies: ["CoDECore", "CCodecs"]),
         .target(
             name: "CoDEKit",
-            dependencies: ["CoDECore", "CoDEImage", "CoDEModel", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CoDECore", "CoDEImage", "CoDEModel", "CoDEContrastive", "CoDEAugment", .product(name: "Logging", package: "swift-log")]
         ),
         .target(name: "CoDEAugment", dependencies: ["CoDECore", "CoDEImage"]),
         .executableTarget(name: "code-bench-augment", dependencies: ["CoDEAugment"], path: "Benchmarks/augment"),
@@ -60,6 +60,7 @@ let package = Package(
         .testTarget(name: "CoDEContrastiveTests", dependencies: ["CoDEContrastive", "_CoDETestSupport"]),
         .testTarget(name: "CoDECoreTests", dependencies: ["CoDECore", "_CoDETestSupport"]),
         .testTarget(name: "CoDEModelTests", dependencies: ["CoDEModel", "_CoDETestSupport"]),
+        .testTarget(name: "CoDEKitTests", dependencies: ["CoDEKit", "_CoDETestSupport"]),
         .testTarget(name: "CoDEImageTests", dependencies: ["CoDEImage", "_CoDETestSupport"]),
         .testTarget(name: "CoDEAugmentTests", dependencies: ["CoDEAugment", "_CoDETestSupport"]),
     ]

@@ -5,6 +5,10 @@ public struct FileWriteError: Error, CustomStringConvertible {
     public let path: String
     public let reason: String
     public var description: String { "cannot write \(path): \(reason)" }
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
 }
 
 /// Writes files so that a reader (or a crash) never sees a partial file: the bytes go to a

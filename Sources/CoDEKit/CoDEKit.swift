@@ -2,3 +2,5 @@
 @_exported import CoDECore
 @_exported import CoDEImage
 @_exported import CoDEModel
+@_exported import CoDEContrastive
+@_exported import CoDEAugment

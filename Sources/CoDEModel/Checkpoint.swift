@@ -145,6 +145,7 @@ extension ViT {
         } catch let e as SafeTensorsError { throw CheckpointError.tensors(e) }
         let extra = file.names.filter { !used.contains($0) && !$0.hasPrefix(prefix + "pooler.") }
         if !extra.isEmpty { throw CheckpointError.tensors(.unexpectedTensors(file: file.source, tensors: extra)) }
+        model.metadata = file.metadata
         return model
     }
 
@@ -158,6 +159,7 @@ extension ViT {
             }
             let extra = file.names.filter { model.layout.spec($0) == nil }
             if !extra.isEmpty { throw SafeTensorsError.unexpectedTensors(file: file.source, tensors: extra) }
+            model.metadata = file.metadata
         } catch let e as SafeTensorsError { throw CheckpointError.tensors(e) }
         return model
     }

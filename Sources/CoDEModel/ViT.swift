@@ -14,6 +14,8 @@ public final class ViT: @unchecked Sendable {
     public let parameters: FloatBuffer
     let tensors: ViTTensors
     private var workspace: InferenceWorkspace?
+    /// The `__metadata__` of the weights file the model was loaded from (empty otherwise).
+    public internal(set) var metadata: [String: String] = [:]
     /// When set, forward passes add their time per layer kind to it.
     public var profile: LayerProfile?
 

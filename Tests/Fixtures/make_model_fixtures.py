@@ -219,9 +219,82 @@ def full_tiny():
         e64 = hf.double()(pixel_values=x.double()).last_hidden_state[:, 0]
     save_file({"embedding.f32": np32(e32), "embedding.f64": e64.contiguous().numpy()},
               os.path.join(OUT, "full-tiny-io.safetensors"),
-              metadata={"weights": "fixture_uniform(7000 + i) per tensor i, see fill_fixture_weights",
-                        "inputs": "2 * fixture_uniform(7999|7998, 3*224*224)", "names": json.dumps(names)})
+              metadata={"info": json.dumps({"weights": "fixture_uniform(7000 + i) per tensor i, see fill_fixture_weights",
+                                            "inputs": "2 * fixture_uniform(7999|7998, 3*224*224)", "names": names}, sort_keys=True)})
     print("full: f32 vs f64 max diff", float((e32.double() - e64).abs().max()), "max |e|", float(e64.abs().max()))
+
+
+TAU = 0.1
+TINY = dict(img=32, patch=8, D=32, depth=2, H=2, mlp=64, eps=1e-6)
+TRAIN = dict(B=3, base_seed=500, steps=10, lr=2e-3, warmup=3, warmup_lr=1e-5, min_lr=1e-5, wd=0.05, max_norm=1.0)
+
+
+def info_nce(q, p, n):
+    """The authors' InfoNCE (negative_mode 'unpaired'): all rows L2-normalised, logits
+    [q.p, q.N^T] / 0.1, cross-entropy with target 0, mean."""
+    import torch.nn.functional as F
+    q, p, n = (F.normalize(x, dim=-1) for x in (q, p, n))
+    logits = torch.cat([(q * p).sum(dim=1, keepdim=True), q @ n.T], dim=1) / TAU
+    return F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long))
+
+
+def code_loss(model, groups):
+    """CoDE objective over the eight views (real, fake, aug real, aug fake, global real,
+    local real, global fake, local fake); total = L_real + L_fake."""
+    e = [model(g) for g in groups]
+    l_rg, l_rl = info_nce(e[0], e[2], e[3]), info_nce(e[5], e[4], e[6])
+    l_fg, l_fl = info_nce(e[1], e[3], e[2]), info_nce(e[7], e[6], e[4])
+    total = 0.5 * (l_rg + l_rl) + 0.5 * (l_fg + l_fl)
+    return total, (l_rg, l_rl, l_fg, l_fl)
+
+
+def step_groups(step):
+    """Views of training step `step`: group g holds 2 * fixture_uniform(1000 + 8 step + g)."""
+    c = TINY
+    n = TRAIN["B"] * 3 * c["img"] * c["img"]
+    return [torch.from_numpy(fixture_uniform(1000 + 8 * step + g, n).reshape(TRAIN["B"], 3, c["img"], c["img"])) * 2
+            for g in range(8)]
+
+
+def training():
+    """The tiny ViT (weights as tiny-timm.safetensors) under the CoDE loss: loss parts and every
+    parameter gradient by autograd for step 0's views; then 10 AdamW steps (timm's weight-decay
+    groups, clip_grad_norm_ 1.0, warm-up + cosine per step) with the loss per step and the final
+    parameters."""
+    from timm.scheduler import CosineLRScheduler
+    c = TINY
+    m = timm_vit(c["img"], c["patch"], c["D"], c["depth"], c["H"], c["mlp"] / c["D"], c["eps"])
+    fill_fixture_weights(m, TRAIN["base_seed"])
+    m.train()
+    total, parts = code_loss(m, step_groups(0))
+    total.backward()
+    out = {"loss": torch.tensor([total.item()] + [p.item() for p in parts], dtype=torch.float64)}
+    out.update({"grad." + n: p.grad for n, p in m.named_parameters()})
+    save_file({k: (v.numpy() if v.dtype == torch.float64 else np32(v)) for k, v in out.items()},
+              os.path.join(OUT, "training-gradients.safetensors"), metadata={"parts": "total, lRealGlobal, lRealLocal, lFakeGlobal, lFakeLocal"})
+
+    m.zero_grad()
+    decay = [p for n, p in m.named_parameters() if p.ndim > 1 and n not in ("pos_embed", "cls_token")]
+    no_decay = [p for n, p in m.named_parameters() if not (p.ndim > 1 and n not in ("pos_embed", "cls_token"))]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": TRAIN["wd"]}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=TRAIN["lr"], betas=(0.9, 0.999), eps=1e-8)
+    sched = CosineLRScheduler(opt, t_initial=TRAIN["steps"], lr_min=TRAIN["min_lr"], warmup_t=TRAIN["warmup"],
+                              warmup_lr_init=TRAIN["warmup_lr"], t_in_epochs=True)
+    losses, norms, lrs = [], [], []
+    for t in range(TRAIN["steps"]):
+        opt.zero_grad()
+        total, _ = code_loss(m, step_groups(t))
+        total.backward()
+        norms.append(float(torch.nn.utils.clip_grad_norm_(m.parameters(), TRAIN["max_norm"])))
+        losses.append(total.item())
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step(t + 1)
+    traj = {"loss": np.array(losses), "preClipNorm": np.array(norms), "lr": np.array(lrs)}
+    traj.update({"param." + n: np32(p) for n, p in m.named_parameters()})
+    save_file(traj, os.path.join(OUT, "training-trajectory.safetensors"),
+              metadata={"train": json.dumps(TRAIN, sort_keys=True)})
+    print("training: losses", [round(x, 5) for x in losses])
 
 
 if __name__ == "__main__":
@@ -229,3 +302,4 @@ if __name__ == "__main__":
     layers()
     tiny_end_to_end()
     full_tiny()
+    training()

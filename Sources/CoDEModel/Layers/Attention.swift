@@ -38,9 +38,9 @@ enum Attention {
         }
     }
 
-    /// Backward from the stored probabilities; accumulates into `dqkv` `[B*T, 3D]`:
-    /// `dV += P^T dO`, `dP = dO V^T`, `dS = P ⊙ (dP - rowsum(P ⊙ dP)) / sqrt(hd)`,
-    /// `dQ += dS K`, `dK += dS^T Q`.
+    /// Backward from the stored probabilities; overwrites `dqkv` `[B*T, 3D]` (every element is
+    /// written exactly once): `dV = P^T dO`, `dP = dO V^T`,
+    /// `dS = P ⊙ (dP - rowsum(P ⊙ dP)) / sqrt(hd)`, `dQ = dS K`, `dK = dS^T Q`.
     static func backward(
         dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>,
         dqkv: UnsafeMutablePointer<Float>, batch B: Int, tokens T: Int, width D: Int, heads H: Int
@@ -62,9 +62,9 @@ enum Attention {
                 // dP = dO V^T
                 BLAS.sgemm(transA: false, transB: true, m: T, n: T, k: hd, alpha: 1,
                            a: dO, lda: D, b: base + 2 * D, ldb: ld, beta: 0, c: dp, ldc: T)
-                // dV += P^T dO
+                // dV = P^T dO
                 BLAS.sgemm(transA: true, transB: false, m: T, n: hd, k: T, alpha: 1,
-                           a: P, lda: T, b: dO, ldb: D, beta: 1, c: dbase + 2 * D, ldc: ld)
+                           a: P, lda: T, b: dO, ldb: D, beta: 0, c: dbase + 2 * D, ldc: ld)
                 // dS = P ⊙ (dP - rowsum(P ⊙ dP)) * scale, in place in dp
                 for i in 0..<T {
                     let pr = P + i * T, dr = dp + i * T
@@ -72,11 +72,11 @@ enum Attention {
                     for j in 0..<T { dot += pr[j] * dr[j] }
                     for j in 0..<T { dr[j] = pr[j] * (dr[j] - dot) * scale }
                 }
-                // dQ += dS K ; dK += dS^T Q
+                // dQ = dS K ; dK = dS^T Q
                 BLAS.sgemm(transA: false, transB: false, m: T, n: hd, k: T, alpha: 1,
-                           a: dp, lda: T, b: base + D, ldb: ld, beta: 1, c: dbase, ldc: ld)
+                           a: dp, lda: T, b: base + D, ldb: ld, beta: 0, c: dbase, ldc: ld)
                 BLAS.sgemm(transA: true, transB: false, m: T, n: hd, k: T, alpha: 1,
-                           a: dp, lda: T, b: base, ldb: ld, beta: 1, c: dbase + D, ldc: ld)
+                           a: dp, lda: T, b: base, ldb: ld, beta: 0, c: dbase + D, ldc: ld)
             }
         }
     }

@@ -45,14 +45,14 @@ enum Linear {
         }
     }
 
-    /// Backward; accumulates `dx += dy W`, `dW += dy^T x`, `db += Σ_rows dy`. `dx` may be nil
-    /// (first layer).
+    /// Backward: `dW += dy^T x`, `db += Σ_rows dy`, and `dx = dy W + dxBeta * dx` (`dxBeta` 1
+    /// accumulates, 0 overwrites). `dx` may be nil (first layer).
     static func backward(
         _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-        dx: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>?,
+        dx: UnsafeMutablePointer<Float>?, dxBeta: Float = 1, dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>?,
         rows: Int, inF: Int, outF: Int
     ) {
-        if let dx { BLAS.matmul(dy, weight, dx, m: rows, n: inF, k: outF, beta: 1) }
+        if let dx { BLAS.matmul(dy, weight, dx, m: rows, n: inF, k: outF, beta: dxBeta) }
         BLAS.matmul(dy, x, dweight, m: outF, n: inF, k: rows, beta: 1, transA: true)
         if let dbias { Reductions.addColumnSums(dy, rows: rows, cols: outF, ld: outF, into: dbias) }
     }

@@ -1,0 +1,237 @@
+import CoDEContrastive
+import Foundation
+
+/// Hyperparameters of CoDE training with ``Trainer``.
+public struct TrainerConfiguration: Sendable, Equatable {
+    /// Images per forward/backward pass (bounds memory); the logical batch is what `step` gets.
+    public var microBatch: Int
+    /// Learning rate as a function of the optimizer step.
+    public var schedule: CosineSchedule
+    public var adamW: AdamWConfiguration
+    /// Global gradient-norm clipping (nil: none, as the authors' default).
+    public var clipNorm: Float?
+    /// InfoNCE temperature (SPEC: 0.1).
+    public var temperature: Double
+    /// Roll the augmented views within the batch (the authors' `roll_index`, a derangement) so a
+    /// positive is a different image of the same class. Needs at least 2 pairs per batch.
+    public var rollAugmentedViews: Bool
+
+    public init(microBatch: Int = 32, schedule: CosineSchedule, adamW: AdamWConfiguration = AdamWConfiguration(),
+                clipNorm: Float? = nil, temperature: Double = 0.1, rollAugmentedViews: Bool = false) {
+        self.microBatch = microBatch
+        self.schedule = schedule
+        self.adamW = adamW
+        self.clipNorm = clipNorm
+        self.temperature = temperature
+        self.rollAugmentedViews = rollAugmentedViews
+    }
+}
+
+/// What one optimizer step did.
+public struct StepReport: Sendable {
+    /// Optimizer step number after this step (1 for the first).
+    public let step: Int
+    public let loss: Double
+    public let lRealGlobal, lRealLocal, lFakeGlobal, lFakeLocal: Double
+    public var lReal: Double { (lRealGlobal + lRealLocal) / 2 }
+    public var lFake: Double { (lFakeGlobal + lFakeLocal) / 2 }
+    public let learningRate: Float
+    /// Global gradient norm before clipping.
+    public let gradientNorm: Double
+    public let seconds: Double
+    /// Images through the encoder per second (8 views per pair).
+    public let imagesPerSecond: Double
+}
+
+public enum TrainerError: Error, CustomStringConvertible {
+    case nonFinite(String)
+    case badBatch(String)
+    case badCheckpoint(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .nonFinite(s): "training stopped, parameters untouched: \(s)"
+        case let .badBatch(s): "bad training batch: \(s)"
+        case let .badCheckpoint(p, r): "\(p): cannot resume: \(r)"
+        }
+    }
+}
+
+/// CoDE training: the global + multi-scale InfoNCE objective over eight view groups, AdamW, and a
+/// logical batch (the InfoNCE negatives) decoupled from the micro-batch (memory).
+///
+/// One step, with B pairs and micro-batch m ("gradient cache", SPEC section 3):
+/// 1. embed all 8B views with the inference path, m at a time;
+/// 2. evaluate the objective on the `[8, B, D]` embeddings: loss and dLoss/dEmbedding;
+/// 3. for each chunk of m views: forward with caches, backward with its rows of dLoss/dEmbedding,
+///    accumulating parameter gradients — equal to the whole-batch gradient;
+/// 4. check the loss and gradient norm are finite (else throw, parameters untouched), clip,
+///    AdamW with the scheduled learning rate.
+/// Peak memory is the ``TrainingCache`` for m images plus `8 B D` floats, whatever B is, when the
+/// views come from a ``ViewSource`` that produces them on demand.
+public final class Trainer {
+    public let model: ViT
+    public let optimizer: AdamW
+    public let configuration: TrainerConfiguration
+    /// Generator for roll indices (and whatever the caller draws from it); saved with the state.
+    public var rng: Xoshiro256
+    public let gradients: FloatBuffer
+    let cache: TrainingCache
+    let objective: CoDEObjective
+
+    /// Fills `into` with the images `range` of `view` (planar `[range.count, C, S, S]`, normalised).
+    /// Must give the same images when called twice with the same arguments within one step.
+    public typealias ViewSource = (_ view: CoDEView, _ range: Range<Int>, _ into: UnsafeMutablePointer<Float>) throws -> Void
+
+    public init(model: ViT, configuration: TrainerConfiguration, seed: UInt64) {
+        precondition(configuration.microBatch >= 1, "Trainer: micro-batch must be at least 1")
+        self.model = model
+        self.configuration = configuration
+        optimizer = AdamW(layout: model.layout, configuration: configuration.adamW)
+        rng = Xoshiro256(seed: seed)
+        gradients = model.layout.makeBuffer()
+        cache = TrainingCache(configuration: model.configuration, capacity: configuration.microBatch)
+        objective = CoDEObjective(temperature: configuration.temperature)
+    }
+
+    /// Optimizer steps taken so far.
+    public var step: Int { optimizer.stepCount }
+
+    /// Steps 1-3: zeroes ``gradients`` and fills them with dLoss/dParameters for a logical batch
+    /// of `batch` pairs; returns the loss and its parts. Parameters are not changed.
+    public func computeGradients(batch B: Int, views: ViewSource, rollReal: [Int]? = nil, rollFake: [Int]? = nil) throws -> CoDELossResult<Float> {
+        guard B >= 1 else { throw TrainerError.badBatch("a step needs at least one (real, fake) pair") }
+        let c = model.configuration
+        let n = c.imageFloats, D = c.width, mb = configuration.microBatch
+        let input = FloatBuffer(count: mb * n)
+        // 1. Embeddings of the whole logical batch, inference path.
+        var groups: [Embeddings<Float>] = []
+        for v in CoDEView.allCases {
+            var e = Embeddings<Float>(zerosRows: B, dim: D)
+            try e.values.withUnsafeMutableBufferPointer { out in
+                for start in stride(from: 0, to: B, by: mb) {
+                    let r = start..<min(B, start + mb)
+                    try views(v, r, input.pointer)
+                    model.embed(input.pointer, batch: r.count, into: out.baseAddress! + start * D)
+                }
+            }
+            groups.append(e)
+        }
+        // 2. Objective and dLoss/dEmbedding.
+        let result: CoDELossResult<Float>
+        do {
+            result = try objective(try CoDEViewEmbeddings(groups), rollReal: rollReal, rollFake: rollFake)
+        } catch let e as ContrastiveError {
+            if case .nonFinite = e { throw TrainerError.nonFinite("\(e)") }
+            throw TrainerError.badBatch("\(e)")
+        }
+        guard result.total.isFinite else { throw TrainerError.nonFinite("loss is \(result.total)") }
+        // 3. Forward with caches and backward, micro-batch by micro-batch.
+        gradients.zero()
+        let out = FloatBuffer(count: mb * D)
+        for v in CoDEView.allCases {
+            try result.gradients[v].values.withUnsafeBufferPointer { dE in
+                for start in stride(from: 0, to: B, by: mb) {
+                    let r = start..<min(B, start + mb)
+                    try views(v, r, input.pointer)
+                    model.forward(input.pointer, batch: r.count, cache: cache, into: out.pointer)
+                    model.backward(dE.baseAddress! + start * D, cache: cache, gradients: gradients)
+                }
+            }
+        }
+        return result
+    }
+
+    /// One optimizer step on a logical batch of `batch` pairs whose views come from `views`.
+    public func step(batch B: Int, views: ViewSource) throws -> StepReport {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        var rollReal: [Int]?, rollFake: [Int]?
+        if configuration.rollAugmentedViews {
+            guard B >= 2 else { throw TrainerError.badBatch("rolling the augmented views needs at least 2 pairs") }
+            rollReal = try derangement(B, using: &rng)
+            rollFake = try derangement(B, using: &rng)
+        }
+        let r = try computeGradients(batch: B, views: views, rollReal: rollReal, rollFake: rollFake)
+        let norm = globalNorm(gradients)
+        guard norm.isFinite else { throw TrainerError.nonFinite("gradient norm is \(norm) at step \(step + 1)") }
+        if let maxNorm = configuration.clipNorm { _ = clipGlobalNorm(gradients, maxNorm: maxNorm) }
+        let lr = configuration.schedule.learningRate(at: step)
+        optimizer.step(parameters: model.parameters, gradients: gradients, learningRate: lr)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+        return StepReport(step: step, loss: r.total, lRealGlobal: r.lRealGlobal, lRealLocal: r.lRealLocal,
+                          lFakeGlobal: r.lFakeGlobal, lFakeLocal: r.lFakeLocal, learningRate: lr, gradientNorm: norm,
+                          seconds: seconds, imagesPerSecond: Double(8 * B) / seconds)
+    }
+
+    /// One optimizer step on materialised views (eight `[B, C, S, S]` buffers in ``CoDEView`` order).
+    public func step(groups: [FloatBuffer], batch B: Int) throws -> StepReport {
+        let n = model.configuration.imageFloats
+        guard groups.count == 8, groups.allSatisfy({ $0.count == B * n }) else {
+            throw TrainerError.badBatch("need 8 groups of \(B) x \(n) floats")
+        }
+        return try step(batch: B) { v, r, dst in dst.update(from: groups[v.rawValue].pointer + r.lowerBound * n, count: r.count * n) }
+    }
+
+    // MARK: Checkpoints
+
+    static let stateFile = "trainer-state.safetensors"
+
+    /// Saves the complete training state — encoder (transformers layout), AdamW moments, step,
+    /// generator state — as the folder `folder`, replacing it atomically: everything is written to
+    /// a temporary sibling folder first, then swapped in by rename.
+    public func save(to folder: URL, metadata: [String: String] = [:]) throws {
+        let fm = FileManager.default
+        let parent = folder.deletingLastPathComponent()
+        try fm.createDirectory(at: parent, withIntermediateDirectories: true)
+        let tmp = parent.appendingPathComponent(".\(folder.lastPathComponent).tmp-\(getpid())")
+        try? fm.removeItem(at: tmp)
+        try fm.createDirectory(at: tmp, withIntermediateDirectories: true)
+        let stepString = String(step)
+        try model.save(to: tmp, metadata: ["codekit.step": stepString])
+        var w = SafeTensorsWriter(metadata: metadata.merging([
+            "codekit.step": stepString,
+            "codekit.rng": rng.s.map(String.init).joined(separator: ","),
+        ]) { a, _ in a })
+        optimizer.save(into: &w)
+        try w.write(to: tmp.appendingPathComponent(Self.stateFile))
+        if fm.fileExists(atPath: folder.path) {
+            let old = parent.appendingPathComponent(".\(folder.lastPathComponent).old-\(getpid())")
+            try? fm.removeItem(at: old)
+            guard rename(folder.path, old.path) == 0, rename(tmp.path, folder.path) == 0 else {
+                throw FileWriteError(path: folder.path, reason: "rename failed: \(String(cString: strerror(errno)))")
+            }
+            try? fm.removeItem(at: old)
+        } else if rename(tmp.path, folder.path) != 0 {
+            throw FileWriteError(path: folder.path, reason: "rename failed: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Restores a state written by ``save(to:metadata:)`` into this trainer (same model shape).
+    /// Continuing from it reproduces the uninterrupted run exactly.
+    public func restore(from folder: URL) throws {
+        let loaded = try ViT.load(from: folder)
+        guard loaded.configuration == model.configuration else {
+            throw TrainerError.badCheckpoint(path: folder.path, reason: "encoder shape differs from the trainer's")
+        }
+        let stateURL = folder.appendingPathComponent(Self.stateFile)
+        let state: SafeTensorsFile
+        do { state = try SafeTensorsFile(contentsOf: stateURL) } catch {
+            throw TrainerError.badCheckpoint(path: stateURL.path, reason: "\(error)")
+        }
+        let words = (state.metadata["codekit.rng"] ?? "").split(separator: ",").compactMap { UInt64($0) }
+        guard words.count == 4, words.contains(where: { $0 != 0 }) else {
+            throw TrainerError.badCheckpoint(path: stateURL.path, reason: "missing or bad generator state")
+        }
+        guard state.metadata["codekit.step"] != nil, state.metadata["codekit.step"] == loaded.savedStep else {
+            throw TrainerError.badCheckpoint(path: folder.path, reason: "model and optimizer state are from different steps")
+        }
+        try optimizer.restore(from: state)
+        model.parameters.copy(from: loaded.parameters)
+        rng = Xoshiro256(state: words)
+    }
+}
+
+extension ViT {
+    /// The `codekit.step` recorded in the weights file this model was loaded from, if any.
+    var savedStep: String? { metadata["codekit.step"] }
+}

@@ -1,0 +1,129 @@
+import CoDECore
+
+/// Activations one training forward keeps for the backward pass, for up to `capacity` images.
+/// Shapes per block l (M = B*T): `xIn`, `ln1`, `att`, `xMid`, `ln2` `[M, D]`; `qkv` `[M, 3D]`;
+/// `probs` `[B, H, T, T]`; `h` (fc1 pre-activation) `[M, F]`; LayerNorm `mean`/`rstd` `[M]`.
+/// GELU outputs are not kept: backward recomputes them from `h`.
+/// About 73 MB per block at B = 32 for ViT-Tiny; allocate once and reuse.
+public final class TrainingCache: @unchecked Sendable {
+    public let configuration: ViTConfiguration
+    public let capacity: Int
+    let cols: FloatBuffer                          // (B*Np, C*P*P)
+    let xIn, ln1, qkv, probs, att, xMid, ln2, h: [FloatBuffer]
+    let mean1, rstd1, mean2, rstd2: [FloatBuffer]
+    let xFinal: FloatBuffer                        // (B*T, D) residual stream after the last block
+    let meanF, rstdF: FloatBuffer                  // (B)
+    // Backward scratch.
+    let dx, dln, datt: FloatBuffer                 // (B*T, D)
+    let dqkv: FloatBuffer                          // (B*T, 3D)
+    let g, dh: FloatBuffer                         // (B*T, F)
+    let dproj: FloatBuffer                         // (B*Np, D)
+    var batch = 0
+
+    public init(configuration c: ViTConfiguration, capacity B: Int) {
+        configuration = c
+        capacity = B
+        let M = B * c.tokens, D = c.width, L = c.depth
+        func per(_ n: Int) -> [FloatBuffer] { (0..<L).map { _ in FloatBuffer(count: n) } }
+        cols = FloatBuffer(count: B * c.patchCount * c.patchInputs)
+        xIn = per(M * D); ln1 = per(M * D); qkv = per(M * 3 * D); probs = per(B * c.heads * c.tokens * c.tokens)
+        att = per(M * D); xMid = per(M * D); ln2 = per(M * D); h = per(M * c.mlpWidth)
+        mean1 = per(M); rstd1 = per(M); mean2 = per(M); rstd2 = per(M)
+        xFinal = FloatBuffer(count: M * D)
+        meanF = FloatBuffer(count: B); rstdF = FloatBuffer(count: B)
+        dx = FloatBuffer(count: M * D); dln = FloatBuffer(count: M * D); datt = FloatBuffer(count: M * D)
+        dqkv = FloatBuffer(count: M * 3 * D)
+        g = FloatBuffer(count: M * c.mlpWidth); dh = FloatBuffer(count: M * c.mlpWidth)
+        dproj = FloatBuffer(count: B * c.patchCount * D)
+    }
+
+    /// Bytes held by the cache.
+    public var bytes: Int {
+        let all = [cols, xFinal, meanF, rstdF, dx, dln, datt, dqkv, g, dh, dproj] + xIn + ln1 + qkv + probs + att + xMid + ln2 + h + mean1 + rstd1 + mean2 + rstd2
+        return all.reduce(0) { $0 + $1.count * 4 }
+    }
+}
+
+extension ViT {
+    /// Training forward: the same arithmetic as ``embed(_:batch:into:)``, keeping every
+    /// activation the backward pass needs in `cache`. Writes the `[batch, D]` embeddings.
+    public func forward(_ images: UnsafePointer<Float>, batch B: Int, cache: TrainingCache, into out: UnsafeMutablePointer<Float>) {
+        let c = configuration
+        precondition(cache.configuration == c, "forward: cache built for another configuration")
+        precondition(B >= 1 && B <= cache.capacity, "forward: batch \(B) outside 1...\(cache.capacity)")
+        cache.batch = B
+        let T = c.tokens, D = c.width, F = c.mlpWidth, M = B * T, eps = c.layerNormEps
+        let w = tensors
+        PatchEmbedding.im2col(images, cache.cols.pointer, batch: B, config: c)
+        Linear.forward(cache.cols.pointer, weight: w.patchW, bias: w.patchB, cache.dproj.pointer,
+                       rows: B * c.patchCount, inF: c.patchInputs, outF: D)
+        PatchEmbedding.assemble(cache.dproj.pointer, cls: w.cls, pos: w.pos, tokens: cache.xIn[0].pointer, batch: B, config: c)
+        for (l, blk) in w.blocks.enumerated() {
+            let x = cache.xIn[l].pointer, xm = cache.xMid[l].pointer
+            let xOut = l + 1 < c.depth ? cache.xIn[l + 1].pointer : cache.xFinal.pointer
+            LayerNorm.forward(x, cache.ln1[l].pointer, gamma: blk.norm1W, beta: blk.norm1B,
+                              mean: cache.mean1[l].pointer, rstd: cache.rstd1[l].pointer, rows: M, dim: D, eps: eps)
+            Linear.forward(cache.ln1[l].pointer, weight: blk.qkvW, bias: blk.qkvB, cache.qkv[l].pointer, rows: M, inF: D, outF: 3 * D)
+            Attention.forward(qkv: cache.qkv[l].pointer, out: cache.att[l].pointer, probs: cache.probs[l].pointer,
+                              batch: B, tokens: T, width: D, heads: c.heads)
+            xm.update(from: x, count: M * D)
+            Linear.forward(cache.att[l].pointer, weight: blk.projW, bias: blk.projB, xm, rows: M, inF: D, outF: D, accumulate: true)
+            LayerNorm.forward(xm, cache.ln2[l].pointer, gamma: blk.norm2W, beta: blk.norm2B,
+                              mean: cache.mean2[l].pointer, rstd: cache.rstd2[l].pointer, rows: M, dim: D, eps: eps)
+            Linear.forward(cache.ln2[l].pointer, weight: blk.fc1W, bias: blk.fc1B, cache.h[l].pointer, rows: M, inF: D, outF: F,
+                           epilogue: .gelu(into: cache.g.pointer))
+            xOut.update(from: xm, count: M * D)
+            Linear.forward(cache.g.pointer, weight: blk.fc2W, bias: blk.fc2B, xOut, rows: M, inF: F, outF: D, accumulate: true)
+        }
+        for b in 0..<B {
+            LayerNorm.forward(cache.xFinal.pointer + b * T * D, out + b * D, gamma: w.normW, beta: w.normB,
+                              mean: cache.meanF.pointer + b, rstd: cache.rstdF.pointer + b, rows: 1, dim: D, eps: eps)
+        }
+    }
+
+    /// Backward from `dEmbedding` (`[batch, D]`, dLoss/dEmbedding of the last ``forward``),
+    /// accumulating into `gradients` (laid out like ``parameters``; zero it once per step).
+    /// Reads as the forward upside down.
+    public func backward(_ dEmbedding: UnsafePointer<Float>, cache: TrainingCache, gradients: FloatBuffer) {
+        let c = configuration
+        precondition(gradients.count == layout.totalCount, "backward: gradient buffer does not match the layout")
+        let B = cache.batch
+        precondition(B >= 1, "backward: call forward first")
+        let T = c.tokens, D = c.width, F = c.mlpWidth, M = B * T
+        let w = tensors
+        let gw = ViTTensors(gradients.pointer, layout: layout, depth: c.depth)
+        let dx = cache.dx.pointer
+        // Final norm: only the CLS rows reach the loss.
+        dx.update(repeating: 0, count: M * D)
+        for b in 0..<B {
+            LayerNorm.backward(dEmbedding + b * D, cache.xFinal.pointer + b * T * D, mean: cache.meanF.pointer + b,
+                               rstd: cache.rstdF.pointer + b, gamma: w.normW, dx: dx + b * T * D,
+                               dgamma: gw.normW, dbeta: gw.normB, rows: 1, dim: D)
+        }
+        for l in (0..<c.depth).reversed() {
+            let blk = w.blocks[l], gb = gw.blocks[l]
+            // x_out = x_mid + fc2(gelu(fc1(norm2(x_mid))))
+            GELU.forward(cache.h[l].pointer, cache.g.pointer, count: M * F)
+            Linear.backward(dx, cache.g.pointer, weight: blk.fc2W, dx: cache.dh.pointer, dxBeta: 0,
+                            dweight: gb.fc2W, dbias: gb.fc2B, rows: M, inF: F, outF: D)
+            GELU.backward(cache.dh.pointer, cache.h[l].pointer, dx: cache.dh.pointer, count: M * F)
+            Linear.backward(cache.dh.pointer, cache.ln2[l].pointer, weight: blk.fc1W, dx: cache.dln.pointer, dxBeta: 0,
+                            dweight: gb.fc1W, dbias: gb.fc1B, rows: M, inF: D, outF: F)
+            LayerNorm.backward(cache.dln.pointer, cache.xMid[l].pointer, mean: cache.mean2[l].pointer, rstd: cache.rstd2[l].pointer,
+                               gamma: blk.norm2W, dx: dx, dgamma: gb.norm2W, dbeta: gb.norm2B, rows: M, dim: D)
+            // x_mid = x_in + proj(attn(norm1(x_in)))
+            Linear.backward(dx, cache.att[l].pointer, weight: blk.projW, dx: cache.datt.pointer, dxBeta: 0,
+                            dweight: gb.projW, dbias: gb.projB, rows: M, inF: D, outF: D)
+            Attention.backward(dout: cache.datt.pointer, qkv: cache.qkv[l].pointer, probs: cache.probs[l].pointer,
+                               dqkv: cache.dqkv.pointer, batch: B, tokens: T, width: D, heads: c.heads)
+            Linear.backward(cache.dqkv.pointer, cache.ln1[l].pointer, weight: blk.qkvW, dx: cache.dln.pointer, dxBeta: 0,
+                            dweight: gb.qkvW, dbias: gb.qkvB, rows: M, inF: D, outF: 3 * D)
+            LayerNorm.backward(cache.dln.pointer, cache.xIn[l].pointer, mean: cache.mean1[l].pointer, rstd: cache.rstd1[l].pointer,
+                               gamma: blk.norm1W, dx: dx, dgamma: gb.norm1W, dbeta: gb.norm1B, rows: M, dim: D)
+        }
+        // Tokens: CLS, positions, patch projections (the input images get no gradient).
+        PatchEmbedding.disassemble(dx, dproj: cache.dproj.pointer, dcls: gw.cls, dpos: gw.pos, batch: B, config: c)
+        Linear.backward(cache.dproj.pointer, cache.cols.pointer, weight: w.patchW, dx: nil, dweight: gw.patchW, dbias: gw.patchB,
+                        rows: B * c.patchCount, inF: c.patchInputs, outF: D)
+    }
+}
