@@ -15,6 +15,7 @@ struct GemmShape {
     /// How many such GEMMs one forward of the batch performs (independent ones run in parallel).
     let perBatch: Int
     let parallelSmall: Bool
+    var transA = false
     var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
 }
 
@@ -36,6 +37,10 @@ struct CodeBench: ParsableCommand {
     @Option(help: "Timed repetitions per measurement (median reported).") var repeats = 7
     @Option(help: "Batch sizes for the forward benchmark.") var batches: [Int] = [1, 32]
     @Option(help: "Write the results as JSON to this file.") var output = "bench-results/encoder.json"
+    @Flag(help: "Also measure training: forward + backward + AdamW at micro-batch 32.") var training = false
+    @Option(help: "Instead of the benchmark, run one CoDE step with this many (real, fake) pairs and report peak memory.")
+    var stepMemory: Int?
+    @Option(help: "Micro-batch for --step-memory and --training.") var microBatch = 32
 
     func shapes(batch B: Int, config c: ViTConfiguration) -> [GemmShape] {
         let T = c.tokens, D = c.width, F = c.mlpWidth, H = c.heads, hd = c.headDim, L = c.depth
@@ -61,12 +66,12 @@ struct CodeBench: ParsableCommand {
         let run = {
             if s.parallelSmall {
                 Threading.parallelFor(count) { i in
-                    BLAS.sgemm(transA: false, transB: s.transB, m: s.m, n: s.n, k: s.k, alpha: 1,
-                               a: a.pointer + i * s.m * s.k, lda: s.k, b: b.pointer + i * s.k * s.n, ldb: s.transB ? s.k : s.n,
+                    BLAS.sgemm(transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k, alpha: 1,
+                               a: a.pointer + i * s.m * s.k, lda: s.transA ? s.m : s.k, b: b.pointer + i * s.k * s.n, ldb: s.transB ? s.k : s.n,
                                beta: 0, c: c.pointer + i * s.m * s.n, ldc: s.n)
                 }
             } else {
-                BLAS.matmul(a.pointer, b.pointer, c.pointer, m: s.m, n: s.n, k: s.k, transB: s.transB)
+                BLAS.matmul(a.pointer, b.pointer, c.pointer, m: s.m, n: s.n, k: s.k, transA: s.transA, transB: s.transB)
             }
         }
         for _ in 0..<2 { run() }
@@ -77,11 +82,94 @@ struct CodeBench: ParsableCommand {
         return s.flops * Double(count) / t / 1e9
     }
 
+    /// Backward GEMMs per block, as the model issues them: dX = dY W, dW = dY^T X per linear
+    /// layer, and the four per-head attention products.
+    func backwardShapes(batch B: Int, config c: ViTConfiguration) -> [GemmShape] {
+        let T = c.tokens, D = c.width, F = c.mlpWidth, H = c.heads, hd = c.headDim, L = c.depth, M = B * T
+        var out: [GemmShape] = []
+        for (name, inF, outF) in [("qkv", D, 3 * D), ("proj", D, D), ("fc1", D, F), ("fc2", F, D)] {
+            out.append(GemmShape(name: "d\(name) dX", m: M, n: inF, k: outF, transB: false, perBatch: L, parallelSmall: false))
+            out.append(GemmShape(name: "d\(name) dW", m: outF, n: inF, k: M, transB: false, perBatch: L, parallelSmall: false, transA: true))
+        }
+        out.append(GemmShape(name: "dpatch dW", m: D, n: c.patchInputs, k: B * c.patchCount, transB: false, perBatch: 1, parallelSmall: false, transA: true))
+        out.append(GemmShape(name: "attn dP", m: T, n: T, k: hd, transB: true, perBatch: L * B * H, parallelSmall: true))
+        out.append(GemmShape(name: "attn dV,dK", m: T, n: hd, k: T, transB: false, perBatch: 2 * L * B * H, parallelSmall: true, transA: true))
+        out.append(GemmShape(name: "attn dQ", m: T, n: hd, k: T, transB: false, perBatch: L * B * H, parallelSmall: true))
+        return out
+    }
+
+    /// Peak resident memory of this process, from getrusage (kilobytes on Linux).
+    func peakRSS() -> Double {
+        var u = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+        return Double(u.ru_maxrss) * 1024
+    }
+
+    /// One CoDE step with `pairs` pairs whose views are produced on demand (never all in memory).
+    func runStepMemory(_ pairs: Int) throws {
+        let c = ViTConfiguration.tiny
+        let model = ViT(configuration: c, seed: 0)
+        let trainer = Trainer(model: model, configuration: TrainerConfiguration(
+            microBatch: microBatch, schedule: CosineSchedule(baseLR: 1e-4, totalSteps: 10)), seed: 0)
+        let n = c.imageFloats
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let r = try trainer.step(batch: pairs) { v, range, dst in
+            for (k, i) in range.enumerated() {
+                var g = SplitMix64(seed: UInt64(v.rawValue * 1_000_003 + i))
+                for j in 0..<n { dst[k * n + j] = Float(g.next() >> 40) / 8_388_608 - 1 }
+            }
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+        let rss = peakRSS()
+        print(String(format: "CoDE step: %d pairs (%d images), micro-batch %d: loss %.4f, %.1f s, %.1f images/s, peak RSS %.2f GiB",
+                     pairs, 8 * pairs, microBatch, r.loss, seconds, r.imagesPerSecond, rss / 1073741824))
+        let url = URL(fileURLWithPath: output)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let json: [String: Any] = ["pairs": pairs, "images": 8 * pairs, "micro_batch": microBatch, "seconds": seconds,
+                                   "peak_rss_bytes": rss, "images_per_second": r.imagesPerSecond, "threads": threads]
+        try AtomicFile.write(try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]), to: url)
+    }
+
+    /// Forward + backward + AdamW images/s at the micro-batch, and the training sgemm ceiling.
+    func trainingBenchmark(_ model: ViT) -> [String: Any] {
+        let c = model.configuration
+        let B = microBatch
+        var ceilingTime = 0.0
+        print("training, micro-batch \(B): forward + backward + AdamW")
+        for s in shapes(batch: B, config: c) + backwardShapes(batch: B, config: c) {
+            let rate = gemmRate(s, batch: B, heads: c.heads)
+            ceilingTime += s.flops * Double(s.perBatch) / Double(B) / (rate * 1e9)
+            print(String(format: "  %-12@ %5dx%4dx%5d %9.1f GFLOP/s", s.name as NSString, s.m, s.n, s.k, rate))
+        }
+        let cache = TrainingCache(configuration: c, capacity: B)
+        let grads = model.layout.makeBuffer()
+        let adam = AdamW(layout: model.layout)
+        let input = FloatBuffer(fixtureUniform(seed: 5, count: B * c.imageFloats))
+        let out = FloatBuffer(count: B * c.width)
+        let dE = FloatBuffer(fixtureUniform(seed: 6, count: B * c.width).map { 1e-3 * $0 })
+        let stepOnce = {
+            grads.zero()
+            model.forward(input.pointer, batch: B, cache: cache, into: out.pointer)
+            model.backward(dE.pointer, cache: cache, gradients: grads)
+            adam.step(parameters: model.parameters, gradients: grads, learningRate: 1e-6)
+        }
+        stepOnce()
+        let t = median((0..<max(3, repeats / 2)).map { _ in time(stepOnce) })
+        let ips = Double(B) / t
+        let ceiling = 1 / ceilingTime
+        let trainFlops = 3 * c.forwardFLOPs - 2 * Double(c.patchCount * c.patchInputs * c.width)  // no input gradient
+        print(String(format: "  sgemm-bound ceiling %.1f images/s; training %.1f images/s = %.1f%% of ceiling (%.1f GFLOP/s)\n",
+                     ceiling, ips, 100 * ips / ceiling, ips * trainFlops / 1e9))
+        return ["micro_batch": B, "images_per_second": ips, "seconds_per_step": t, "ceiling_images_per_second": ceiling,
+                "fraction_of_ceiling": ips / ceiling, "gflop_per_image": trainFlops / 1e9]
+    }
+
     func run() throws {
         Threading.count = threads
+        if let pairs = stepMemory { return try runStepMemory(pairs) }
         let c = ViTConfiguration.tiny
         print("CoDEKit encoder benchmark — ViT-Tiny \(c.imageSize)x\(c.imageSize), \(threads) threads, median of \(repeats)")
-        print("OpenBLAS \(BLAS.coreName) kernel; \(ProcessInfo.processInfo.activeProcessorCount) cores visible\n")
+        print("\(BLAS.kernelSelection); \(ProcessInfo.processInfo.activeProcessorCount) cores visible\n")
         let model = ViT(configuration: c, seed: 0)
         var json: [String: Any] = [
             "threads": threads, "repeats": repeats, "openblas_core": BLAS.coreName,
@@ -128,6 +216,8 @@ struct CodeBench: ParsableCommand {
                             "fraction_of_ceiling": ips / ceiling, "gemms": gemms, "layer_seconds": layers])
         }
         json["forward"] = forward
+        json["kernel"] = BLAS.kernelSelection
+        if training { json["training"] = trainingBenchmark(model) }
         let url = URL(fileURLWithPath: output)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]), to: url)

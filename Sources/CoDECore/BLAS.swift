@@ -13,12 +13,16 @@ public enum BLAS {
     /// One-time set-up before the first BLAS call: kernel check (see ``kernelSelection``) and
     /// OpenBLAS's own pool pinned to one thread.
     static let setup: Void = {
-        kernelSelection = selectKernel()
+        _kernelSelection = selectKernel()
         openblas_set_num_threads(1)
     }()
 
     /// What the start-up kernel check did, for logs and benchmark reports.
-    public private(set) nonisolated(unsafe) static var kernelSelection = ""
+    public static var kernelSelection: String {
+        _ = setup
+        return _kernelSelection
+    }
+    nonisolated(unsafe) private static var _kernelSelection = ""
 
     /// OpenBLAS 0.3.21 (Debian 12) does not recognise recent Intel server CPUs (e.g. family 6
     /// model 207) and falls back to its generic "Prescott" SSE3 kernel, about 5x slower at
