@@ -8,6 +8,7 @@ let package = Package(
     products: [
         .library(name: "CoDECore", targets: ["CoDECore"]),
         .library(name: "CoDEImage", targets: ["CoDEImage"]),
+        .library(name: "CoDEClassifiers", targets: ["CoDEClassifiers"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -27,9 +28,11 @@ let package = Package(
             dependencies: ["COpenBLAS", .product(name: "Logging", package: "swift-log")]
         ),
         .target(name: "CoDEImage", dependencies: ["CoDECore"]),
+        .target(name: "CoDEClassifiers", dependencies: ["CoDECore"]),
         .target(name: "_CoDETestSupport", dependencies: ["CoDECore"], path: "Tests/_CoDETestSupport"),
 
         // MARK: Tests
         .testTarget(name: "CoDECoreTests", dependencies: ["CoDECore", "_CoDETestSupport"]),
+        .testTarget(name: "CoDEClassifiersTests", dependencies: ["CoDEClassifiers", "_CoDETestSupport"]),
     ]
 )
