@@ -12,14 +12,17 @@ extension OneClassSVM {
         let svNorms = (0..<s).map { i in (0..<d).reduce(0.0) { $0 + supportVectors[i * d + $1] * supportVectors[i * d + $1] } }
         let bs = max(1, min(256, (4 << 20) / s))
         let q = x.doubles()
-        Threading.parallelRanges(x.rows, minChunk: 16) { rows in
-            let dots = UnsafeMutablePointer<Double>.allocate(capacity: bs * s)
-            defer { dots.deallocate() }
-            var start = rows.lowerBound
-            while start < rows.upperBound {
-                let m = min(bs, rows.upperBound - start)
-                batch(q, start, m, dots, svNorms, &out)
-                start += m
+        out.withUnsafeMutableBufferPointer { o in
+            let outp = o.baseAddress!
+            Threading.parallelRanges(x.rows, minChunk: 16) { rows in
+                let dots = UnsafeMutablePointer<Double>.allocate(capacity: bs * s)  // (bs, S)
+                defer { dots.deallocate() }
+                var start = rows.lowerBound
+                while start < rows.upperBound {
+                    let m = min(bs, rows.upperBound - start)
+                    batch(q, start, m, dots, svNorms, outp)
+                    start += m
+                }
             }
         }
         return out
