@@ -30,6 +30,7 @@ let package = Package(
         .target(name: "CoDEImage", dependencies: ["CoDECore"]),
         .target(name: "CoDEClassifiers", dependencies: ["CoDECore"]),
         .executableTarget(name: "code-fit", dependencies: ["CoDEClassifiers", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Examples/code-fit"),
+        .executableTarget(name: "code-bench-classifiers", dependencies: ["CoDEClassifiers", "CoDECore", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Benchmarks/classifiers", exclude: ["sklearn_peer.py"]),
         .executableTarget(name: "code-detect", dependencies: ["CoDEClassifiers", "CoDECore", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Examples/code-detect"),
         .target(name: "_CoDETestSupport", dependencies: ["CoDECore"], path: "Tests/_CoDETestSupport"),
 

@@ -43,6 +43,5 @@ do {
 } catch {
     if CodeDetect.exitCode(for: error) == .success { CodeDetect.exit(withError: error) }
     note(CodeDetect.fullMessage(for: error))
-    note(CodeDetect.usageString())
     exit(2)
 }

@@ -67,6 +67,5 @@ do {
 } catch {
     if CodeFit.exitCode(for: error) == .success { CodeFit.exit(withError: error) }
     note(CodeFit.fullMessage(for: error))
-    note(CodeFit.usageString())
     exit(2)
 }

@@ -69,7 +69,8 @@ public enum ClassifierFile {
     public static func open(_ url: URL) throws -> (SafeTensorsFile, ClassifierMetadata) {
         let file: SafeTensorsFile
         do { file = try SafeTensorsFile(contentsOf: url) } catch let e as SafeTensorsError {
-            throw ClassifierError.badFile(file: url.path, reason: e.description)
+            let d = e.description, prefix = url.path + ": "
+            throw ClassifierError.badFile(file: url.path, reason: d.hasPrefix(prefix) ? String(d.dropFirst(prefix.count)) : d)
         }
         let m = file.metadata
         let src = url.path

@@ -11,6 +11,10 @@ final class KernelCache {
     let kernel: Kernel
     /// Training rows in solver order, `(l, d)`, and their squared norms `(l)`.
     let x: UnsafeMutablePointer<Double>
+    /// The same rows as Float `(l, d)`: exact, since embeddings are Float. Column fills read these
+    /// (half the memory traffic) and multiply-accumulate in Double, where each Float×Float
+    /// product is exact, so the columns are as accurate as a Double dot product.
+    let xf: UnsafeMutablePointer<Float>
     let norms: UnsafeMutablePointer<Double>
     /// Diagonal `K(x_i, x_i)` in solver order.
     let diagonal: UnsafeMutablePointer<Double>
@@ -24,10 +28,15 @@ final class KernelCache {
     private(set) var misses = 0
 
     /// `rows`: `(l, d)` Double; `budgetBytes` bounds the column storage (at least two columns).
-    init(rows: [Double], count l: Int, dimension d: Int, kernel: Kernel, budgetBytes: Int) {
+    init(rows: [Float], count l: Int, dimension d: Int, kernel: Kernel, budgetBytes: Int) {
         self.l = l; self.d = d; self.kernel = kernel
         let xp = UnsafeMutablePointer<Double>.allocate(capacity: max(1, l * d))
-        rows.withUnsafeBufferPointer { xp.initialize(from: $0.baseAddress!, count: l * d) }
+        let fp = UnsafeMutablePointer<Float>.allocate(capacity: max(1, l * d))
+        rows.withUnsafeBufferPointer { src in
+            fp.initialize(from: src.baseAddress!, count: l * d)
+            for t in 0..<(l * d) { xp[t] = Double(src[t]) }
+        }
+        xf = fp
         let np = UnsafeMutablePointer<Double>.allocate(capacity: max(1, l))
         let dp = UnsafeMutablePointer<Double>.allocate(capacity: max(1, l))
         for i in 0..<l {
@@ -44,7 +53,7 @@ final class KernelCache {
     }
 
     deinit {
-        x.deallocate(); norms.deallocate(); diagonal.deallocate()
+        x.deallocate(); xf.deallocate(); norms.deallocate(); diagonal.deallocate()
         for p in storage { p.deallocate() }
     }
 
@@ -79,21 +88,75 @@ final class KernelCache {
         return victim
     }
 
-    /// Entries `[a, b)` of column i: one dgemv of rows a..<b against x_i, then the kernel.
+    /// Entries `[a, b)` of column i: Float rows against the Double x_i, accumulated in Double.
     private func fill(_ col: UnsafeMutablePointer<Double>, column i: Int, from a: Int, to b: Int) {
-        let xi = x + i * d
+        let xi = x + i * d, ni = norms[i]
         Threading.parallelRanges(b - a, minChunk: 2048) { r in
-            let lo = a + r.lowerBound
-            BLAS.dgemv(trans: false, m: r.count, n: d, alpha: 1, a: x + lo * d, lda: d, x: xi, beta: 0, y: col + lo)
-            let ni = norms[i]
-            for j in lo..<(lo + r.count) { col[j] = kernel.apply(dot: col[j], normU: ni, normV: norms[j]) }
+            for j in (a + r.lowerBound)..<(a + r.upperBound) {
+                col[j] = kernel.apply(dot: Self.dot(xf + j * d, xi, d), normU: ni, normV: norms[j])
+            }
         }
+    }
+
+    /// Σ_t Double(u_t) · v_t, eight lanes at a time.
+    @inline(__always)
+    static func dot(_ u: UnsafePointer<Float>, _ v: UnsafePointer<Double>, _ d: Int) -> Double {
+        var a0 = SIMD4<Double>(), a1 = SIMD4<Double>()
+        var t = 0
+        while t + 8 <= d {
+            let w = UnsafeRawPointer(u + t).loadUnaligned(as: SIMD8<Float>.self)
+            a0 += SIMD4<Double>(Double(w[0]), Double(w[1]), Double(w[2]), Double(w[3])) * UnsafeRawPointer(v + t).loadUnaligned(as: SIMD4<Double>.self)
+            a1 += SIMD4<Double>(Double(w[4]), Double(w[5]), Double(w[6]), Double(w[7])) * UnsafeRawPointer(v + t + 4).loadUnaligned(as: SIMD4<Double>.self)
+            t += 8
+        }
+        var s = (a0 + a1).sum()
+        while t < d { s += Double(u[t]) * v[t]; t += 1 }
+        return s
+    }
+
+    /// Full columns (length l) for many indices at once, by blocks: one dgemm `X_B · Xᵀ` per block
+    /// (columns split over threads), stored in the cache, then `body(i, column)` per index.
+    func withColumns(_ cols: [Int], _ body: (Int, UnsafeMutablePointer<Double>) -> Void) {
+        let block = max(1, min(256, maxColumns / 2))
+        let xb = UnsafeMutablePointer<Double>.allocate(capacity: block * d)  // (block, d)
+        let tmp = UnsafeMutablePointer<Double>.allocate(capacity: block * l) // (block, l)
+        defer { xb.deallocate(); tmp.deallocate() }
+        var start = 0
+        while start < cols.count {
+            let c = Array(cols[start..<min(cols.count, start + block)])
+            for (k, i) in c.enumerated() { (xb + k * d).update(from: x + i * d, count: d) }
+            Threading.parallelRanges(l, minChunk: 1024) { r in
+                BLAS.dgemm(transA: false, transB: true, m: c.count, n: r.count, k: d, alpha: 1, a: xb, lda: d,
+                           b: x + r.lowerBound * d, ldb: d, beta: 0, c: tmp + r.lowerBound, ldc: l)
+                for (k, i) in c.enumerated() {
+                    let row = tmp + k * l, ni = norms[i]
+                    for j in r { row[j] = kernel.apply(dot: row[j], normU: ni, normV: norms[j]) }
+                }
+            }
+            for (k, i) in c.enumerated() {
+                let col = store(i, from: tmp + k * l)
+                body(i, col)
+            }
+            start += block
+        }
+    }
+
+    /// Puts a complete column into the cache (evicting the least recently used) and returns it.
+    private func store(_ i: Int, from src: UnsafePointer<Double>) -> UnsafeMutablePointer<Double> {
+        clock &+= 1
+        var s = slot[i]
+        if s < 0 { s = acquireSlot(); slot[i] = s; owner[s] = i }
+        lastUse[s] = clock
+        length[i] = l
+        storage[s].update(from: src, count: l)
+        misses += 1
+        return storage[s]
     }
 
     /// Exchanges positions i and j (training rows, diagonal, cached columns and entries).
     func swap(_ i: Int, _ j: Int) {
         if i == j { return }
-        for t in 0..<d { Swift.swap(&x[i * d + t], &x[j * d + t]) }
+        for t in 0..<d { Swift.swap(&x[i * d + t], &x[j * d + t]); Swift.swap(&xf[i * d + t], &xf[j * d + t]) }
         Swift.swap(&norms[i], &norms[j])
         Swift.swap(&diagonal[i], &diagonal[j])
         slot.swapAt(i, j); length.swapAt(i, j)

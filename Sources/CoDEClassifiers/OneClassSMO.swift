@@ -53,13 +53,18 @@ final class OneClassSMO {
 
     @inline(__always) static func status(of a: Double) -> Status { a >= 1 ? .upper : (a <= 0 ? .lower : .free) }
 
+    /// G = Σ_{α_i > 0} α_i Q_i and Ḡ = Σ_{α_i = 1} Q_i. The columns are computed by blocks (one
+    /// dgemm per block instead of one kernel column at a time) and stay in the cache.
     private func initGradient() {
-        for i in 0..<l where status[i] != .lower {
-            let q = cache.column(i, l)
-            let a = alpha[i]
-            for j in 0..<l { g[j] += a * q[j] }
-            if status[i] == .upper { for j in 0..<l { gBar[j] += q[j] } }
-        }
+        let cols = (0..<l).filter { status[$0] != .lower }
+        g.withUnsafeMutableBufferPointer { gp in gBar.withUnsafeMutableBufferPointer { bp in
+            let g = gp.baseAddress!, gBar = bp.baseAddress!
+            cache.withColumns(cols) { i, q in
+                let a = alpha[i]
+                for j in 0..<l { g[j] += a * q[j] }
+                if status[i] == .upper { for j in 0..<l { gBar[j] += q[j] } }
+            }
+        } }
     }
 
     /// Runs to convergence (or libsvm's iteration cap). Returns α in the original row order and ρ.

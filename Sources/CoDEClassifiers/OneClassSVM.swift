@@ -87,7 +87,7 @@ public struct OneClassSVM: EmbeddingClassifier {
         try x.validateFinite(source: "training embeddings")
         let xd = x.doubles()
         let kernel = try h.resolveKernel(xd, dimension: x.dimension)
-        let cache = KernelCache(rows: xd, count: x.rows, dimension: x.dimension, kernel: kernel, budgetBytes: h.cacheBytes)
+        let cache = KernelCache(rows: x.values, count: x.rows, dimension: x.dimension, kernel: kernel, budgetBytes: h.cacheBytes)
         let solver = OneClassSMO(cache: cache, nu: h.nu, eps: h.tolerance, shrinking: h.shrinking)
         let (alpha, rho) = solver.solve()
         var sv: [Double] = [], coef: [Double] = []

@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""scikit-learn's side of code-bench-classifiers, on the data file it writes:
+
+    swift run -c release code-bench-classifiers --output swift.json
+    /work/venv/bin/python Benchmarks/classifiers/sklearn_peer.py [--data FILE] [--output sklearn.json]
+
+Times OneClassSVM(nu=0.1, kernel="poly", degree=3, gamma="auto").fit (libsvm, cache 200 MB,
+tol 1e-3, single-threaded) and KNeighborsClassifier(1, metric="cosine", algorithm="brute").predict.
+Pinned: scikit-learn 1.3.2, numpy 1.26.4, safetensors 0.8.0.
+"""
+import argparse
+import json
+import time
+
+import numpy as np
+import sklearn
+from safetensors.numpy import load_file
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.svm import OneClassSVM
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--data", default="/tmp/codekit-bench-classifiers.safetensors")
+    p.add_argument("--output")
+    a = p.parse_args()
+    d = load_file(a.data)
+    x = d["svm_x"].astype(np.float64)
+    t0 = time.perf_counter()
+    svm = OneClassSVM(nu=0.1, kernel="poly", degree=3, gamma="auto", coef0=0.0).fit(x)
+    svm_s = time.perf_counter() - t0
+    knn = KNeighborsClassifier(n_neighbors=1, metric="cosine", algorithm="brute").fit(d["bank_x"], d["bank_y"])
+    q = d["query_x"]
+    knn.predict(q[:64])
+    t0 = time.perf_counter()
+    knn.predict(q)
+    knn_s = time.perf_counter() - t0
+    res = {"sklearn": sklearn.__version__,
+           "svm_fit": {"rows": len(x), "seconds": svm_s, "iterations": int(np.ravel(svm.n_iter_)[0]),
+                       "support_vectors": int(len(svm.support_)), "rho": float(-svm.intercept_[0])},
+           "knn": {"bank": len(d["bank_x"]), "queries": len(q), "seconds": knn_s, "queries_per_second": len(q) / knn_s}}
+    print(f"scikit-learn {sklearn.__version__}")
+    print(f"  OC-SVM fit, poly, {len(x)} x {x.shape[1]:<22} {svm_s:10.3f} s  "
+          f"({res['svm_fit']['iterations']} iterations, {res['svm_fit']['support_vectors']} SVs, rho {res['svm_fit']['rho']:.6f})")
+    print(f"  k-NN (k=1, cosine), bank {len(d['bank_x']):<19} {len(q) / knn_s:10.0f} queries/s")
+    if a.output:
+        with open(a.output, "w") as f:
+            json.dump(res, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
