@@ -8,7 +8,6 @@ let package = Package(
     products: [
         .library(name: "CoDECore", targets: ["CoDECore"]),
         .library(name: "CoDEImage", targets: ["CoDEImage"]),
-        .library(name: "CoDEClassifiers", targets: ["CoDEClassifiers"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -21,6 +20,12 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
+        // MARK: Classifiers (issue 5): library, its tests, code-fit, code-detect, benchmark
+        .target(name: "CoDEClassifiers", dependencies: ["CoDECore"]),
+        .testTarget(name: "CoDEClassifiersTests", dependencies: ["CoDEClassifiers", "_CoDETestSupport"]),
+        .executableTarget(name: "code-fit", dependencies: ["CoDEClassifiers", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Examples/code-fit"),
+        .executableTarget(name: "code-detect", dependencies: ["CoDEClassifiers", "CoDECore", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Examples/code-detect"),
+        .executableTarget(name: "code-bench-classifiers", dependencies: ["CoDEClassifiers", "CoDECore", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Benchmarks/classifiers", exclude: ["sklearn_peer.py"]),
 
         // MARK: Library modules
         .target(
@@ -28,14 +33,12 @@ let package = Package(
             dependencies: ["COpenBLAS", .product(name: "Logging", package: "swift-log")]
         ),
         .target(name: "CoDEImage", dependencies: ["CoDECore"]),
-        .target(name: "CoDEClassifiers", dependencies: ["CoDECore"]),
-        .executableTarget(name: "code-fit", dependencies: ["CoDEClassifiers", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Examples/code-fit"),
-        .executableTarget(name: "code-bench-classifiers", dependencies: ["CoDEClassifiers", "CoDECore", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Benchmarks/classifiers", exclude: ["sklearn_peer.py"]),
-        .executableTarget(name: "code-detect", dependencies: ["CoDEClassifiers", "CoDECore", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Examples/code-detect"),
         .target(name: "_CoDETestSupport", dependencies: ["CoDECore"], path: "Tests/_CoDETestSupport"),
 
         // MARK: Tests
         .testTarget(name: "CoDECoreTests", dependencies: ["CoDECore", "_CoDETestSupport"]),
-        .testTarget(name: "CoDEClassifiersTests", dependencies: ["CoDEClassifiers", "_CoDETestSupport"]),
     ]
 )
+
+// CoDEClassifiers product (kept out of the products list above so branches merge cleanly).
+package.products.append(.library(name: "CoDEClassifiers", targets: ["CoDEClassifiers"]))
