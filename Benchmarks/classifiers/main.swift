@@ -13,6 +13,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Rows of the k-NN bank.") var bank = 50_000
     @Option(help: "k-NN queries.") var queries = 2_000
     @Option(help: "Where to write the synthetic data for sklearn_peer.py.") var data = "/tmp/codekit-bench-classifiers.safetensors"
+    @Option(help: "Where to write the fitted OC-SVM (sklearn_peer.py compares its decisions).") var svmModel = "/tmp/codekit-bench-svm.safetensors"
     @Option(help: "Write the results as JSON to this file.") var output: String?
 
     /// Embedding-like rows: a mean, an 8-dimensional low-rank part and uniform noise, all from
@@ -62,6 +63,7 @@ struct Bench: ParsableCommand {
         let (svm, svmSeconds, svmCPU) = try time {
             try OneClassSVM.fit(real: EmbeddingMatrix(rows: svmRows, dimension: d, values: svmX), hyperparameters: .init())
         }
+        try svm.save(to: URL(fileURLWithPath: svmModel))
         let knn = try NearestNeighbors(bank: EmbeddingMatrix(rows: bank, dimension: d, values: bankX), labels: bankLabels)
         let q = EmbeddingMatrix(rows: queries, dimension: d, values: qX)
         _ = try knn.predict(q.select(Array(0..<min(64, queries))))  // warm-up
@@ -72,7 +74,7 @@ struct Bench: ParsableCommand {
         print(String(format: "  %@ %8.3f s wall %8.3f s CPU  (%d iterations, %d SVs, rho %.6f)", pad("OC-SVM fit, poly, \(svmRows) x \(d)"),
                      svmSeconds, svmCPU, svm.iterations, svm.supportVectorCount, svm.rho))
         print(String(format: "  %@ %8.0f queries/s (%.3f s wall, %.3f s CPU)", pad("k-NN (k=1, cosine), bank \(bank)"), qps, knnSeconds, knnCPU))
-        print("  data for sklearn_peer.py: \(data)")
+        print("  data and model for sklearn_peer.py: \(data), \(svmModel)")
         if let output {
             let json = """
             {"threads": \(Threading.count), "openblas_core": \(StrictJSON.quote(BLAS.coreName)),

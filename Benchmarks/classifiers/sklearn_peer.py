@@ -19,9 +19,23 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import OneClassSVM
 
 
+def compare_svm(path, svm, q):
+    """Decisions of CoDEKit's fitted model (poly kernel, from its file) against scikit-learn's fit."""
+    m = load_file(path)
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        meta = json.loads(f.read(n))["__metadata__"]
+    k = (float(meta["gamma"]) * (q @ m["support_vectors"].T) + float(meta["coef0"])) ** int(meta["degree"])
+    ours = k @ m["dual_coef"] - m["rho"][0]
+    ref = svm.decision_function(q)
+    return {"verdict_agreement": float(np.mean((ours > 0) == (ref > 0))),
+            "decision_correlation": float(np.corrcoef(ours, ref)[0, 1])}
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--data", default="/tmp/codekit-bench-classifiers.safetensors")
+    p.add_argument("--svm-model", default="/tmp/codekit-bench-svm.safetensors", help="the OC-SVM CoDEKit fitted")
     p.add_argument("--output")
     a = p.parse_args()
     d = load_file(a.data)
@@ -29,6 +43,7 @@ def main():
     t0, c0 = time.perf_counter(), time.process_time()
     svm = OneClassSVM(nu=0.1, kernel="poly", degree=3, gamma="auto", coef0=0.0).fit(x)
     svm_s, svm_cpu = time.perf_counter() - t0, time.process_time() - c0
+    parity = compare_svm(a.svm_model, svm, d["query_x"].astype(np.float64))
     knn = KNeighborsClassifier(n_neighbors=1, metric="cosine", algorithm="brute").fit(d["bank_x"], d["bank_y"])
     q = d["query_x"]
     knn.predict(q[:64])
@@ -38,10 +53,13 @@ def main():
     res = {"sklearn": sklearn.__version__,
            "svm_fit": {"rows": len(x), "seconds": svm_s, "cpu_seconds": svm_cpu, "iterations": int(np.ravel(svm.n_iter_)[0]),
                        "support_vectors": int(len(svm.support_)), "rho": float(-svm.intercept_[0])},
+           "svm_parity": parity,
            "knn": {"bank": len(d["bank_x"]), "queries": len(q), "seconds": knn_s, "cpu_seconds": knn_cpu, "queries_per_second": len(q) / knn_s}}
     print(f"scikit-learn {sklearn.__version__}")
     print(f"  {'OC-SVM fit, poly, %d x %d' % x.shape:<40} {svm_s:8.3f} s wall {svm_cpu:8.3f} s CPU  "
           f"({res['svm_fit']['iterations']} iterations, {res['svm_fit']['support_vectors']} SVs, rho {res['svm_fit']['rho']:.6f})")
+    print(f"  CoDEKit's OC-SVM vs scikit-learn's on the queries: verdicts agree {parity['verdict_agreement']:.4f}, "
+          f"decision correlation {parity['decision_correlation']:.6f}")
     print(f"  {'k-NN (k=1, cosine), bank %d' % len(d['bank_x']):<40} {len(q) / knn_s:8.0f} queries/s ({knn_s:.3f} s wall, {knn_cpu:.3f} s CPU)")
     if a.output:
         with open(a.output, "w") as f:
