@@ -48,7 +48,7 @@ def load_estimator(path):
             with open(path, "rb") as f:
                 return pickle.load(f)
         except Exception as pickle_error:
-            raise ExportError(f"{path}: cannot unpickle ({joblib_error}; {pickle_error})")
+            raise ExportError(f"{path}: not a readable joblib or pickle file (joblib: {joblib_error!r}; pickle: {pickle_error!r})")
 
 
 def fake_class_index(classes, fake_label, path):
