@@ -1,5 +1,6 @@
 // code-bench-classifiers: OC-SVM fit time (poly kernel, CoDE's hyperparameters) on 10,000 x 192
-// synthetic real embeddings, and k-NN queries/s against a 50,000-row bank. Writes the synthetic
+// synthetic real embeddings, and k-NN queries/s against a 50,000-row bank, and the
+// logistic-regression fit on that bank (labels alternate real/fake). Writes the synthetic
 // data to a safetensors file that Benchmarks/classifiers/sklearn_peer.py times scikit-learn on.
 import ArgumentParser
 import CoDEClassifiers
@@ -68,18 +69,23 @@ struct Bench: ParsableCommand {
         let q = EmbeddingMatrix(rows: queries, dimension: d, values: qX)
         _ = try knn.predict(q.select(Array(0..<min(64, queries))))  // warm-up
         let (_, knnSeconds, knnCPU) = try time { try knn.predict(q) }
+        let (lr, lrSeconds, lrCPU) = try time {
+            try LogisticRegression.fit(EmbeddingMatrix(rows: bank, dimension: d, values: bankX), labels: bankLabels, hyperparameters: .init())
+        }
         let qps = Double(queries) / knnSeconds
 
         print("code-bench-classifiers (threads \(Threading.count), OpenBLAS \(BLAS.coreName))")
         print(String(format: "  %@ %8.3f s wall %8.3f s CPU  (%d iterations, %d SVs, rho %.6f)", pad("OC-SVM fit, poly, \(svmRows) x \(d)"),
                      svmSeconds, svmCPU, svm.iterations, svm.supportVectorCount, svm.rho))
         print(String(format: "  %@ %8.0f queries/s (%.3f s wall, %.3f s CPU)", pad("k-NN (k=1, cosine), bank \(bank)"), qps, knnSeconds, knnCPU))
+        print(String(format: "  %@ %8.3f s wall %8.3f s CPU  (intercept %.6f)", pad("LR fit (Newton), \(bank) x \(d)"), lrSeconds, lrCPU, lr.intercept))
         print("  data and model for sklearn_peer.py: \(data), \(svmModel)")
         if let output {
             let json = """
             {"threads": \(Threading.count), "openblas_core": \(StrictJSON.quote(BLAS.coreName)),
              "svm_fit": {"rows": \(svmRows), "dimension": \(d), "seconds": \(svmSeconds), "cpu_seconds": \(svmCPU), "iterations": \(svm.iterations), "support_vectors": \(svm.supportVectorCount), "rho": \(svm.rho)},
-             "knn": {"bank": \(bank), "queries": \(queries), "seconds": \(knnSeconds), "cpu_seconds": \(knnCPU), "queries_per_second": \(qps)}}
+             "knn": {"bank": \(bank), "queries": \(queries), "seconds": \(knnSeconds), "cpu_seconds": \(knnCPU), "queries_per_second": \(qps)},
+             "lr_fit": {"rows": \(bank), "seconds": \(lrSeconds), "cpu_seconds": \(lrCPU)}}
 
             """
             try AtomicFile.write(json, to: URL(fileURLWithPath: output))

@@ -4,7 +4,8 @@
     swift run -c release code-bench-classifiers --output swift.json
     /work/venv/bin/python Benchmarks/classifiers/sklearn_peer.py [--data FILE] [--output sklearn.json]
 
-Times OneClassSVM(nu=0.1, kernel="poly", degree=3, gamma="auto").fit (libsvm, cache 200 MB,
+Times LogisticRegression(C=0.316, class_weight="balanced").fit (lbfgs) on the 50,000-row bank,
+OneClassSVM(nu=0.1, kernel="poly", degree=3, gamma="auto").fit (libsvm, cache 200 MB,
 tol 1e-3, single-threaded) and KNeighborsClassifier(1, metric="cosine", algorithm="brute").predict.
 Pinned: scikit-learn 1.3.2, numpy 1.26.4, safetensors 0.8.0.
 """
@@ -15,6 +16,7 @@ import time
 import numpy as np
 import sklearn
 from safetensors.numpy import load_file
+from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import OneClassSVM
 
@@ -50,17 +52,30 @@ def main():
     t0, c0 = time.perf_counter(), time.process_time()
     knn.predict(q)
     knn_s, knn_cpu = time.perf_counter() - t0, time.process_time() - c0
+    t0, c0 = time.perf_counter(), time.process_time()
+    lr = LogisticRegression(C=0.316, class_weight="balanced", max_iter=1000).fit(d["bank_x"].astype(np.float64), d["bank_y"])
+    lr_s, lr_cpu = time.perf_counter() - t0, time.process_time() - c0
+    t0, c0 = time.perf_counter(), time.process_time()
+    exact = LogisticRegression(C=0.316, class_weight="balanced", solver="newton-cholesky", tol=1e-10, max_iter=100)
+    exact.fit(d["bank_x"].astype(np.float64), d["bank_y"])
+    nc_s, nc_cpu = time.perf_counter() - t0, time.process_time() - c0
     res = {"sklearn": sklearn.__version__,
            "svm_fit": {"rows": len(x), "seconds": svm_s, "cpu_seconds": svm_cpu, "iterations": int(np.ravel(svm.n_iter_)[0]),
                        "support_vectors": int(len(svm.support_)), "rho": float(-svm.intercept_[0])},
            "svm_parity": parity,
-           "knn": {"bank": len(d["bank_x"]), "queries": len(q), "seconds": knn_s, "cpu_seconds": knn_cpu, "queries_per_second": len(q) / knn_s}}
+           "knn": {"bank": len(d["bank_x"]), "queries": len(q), "seconds": knn_s, "cpu_seconds": knn_cpu, "queries_per_second": len(q) / knn_s},
+           "lr_fit": {"rows": len(d["bank_x"]), "seconds": lr_s, "cpu_seconds": lr_cpu, "iterations": int(np.ravel(lr.n_iter_)[0])},
+           "lr_fit_newton_cholesky": {"seconds": nc_s, "cpu_seconds": nc_cpu, "intercept": float(exact.intercept_[0])}}
     print(f"scikit-learn {sklearn.__version__}")
     print(f"  {'OC-SVM fit, poly, %d x %d' % x.shape:<40} {svm_s:8.3f} s wall {svm_cpu:8.3f} s CPU  "
           f"({res['svm_fit']['iterations']} iterations, {res['svm_fit']['support_vectors']} SVs, rho {res['svm_fit']['rho']:.6f})")
     print(f"  CoDEKit's OC-SVM vs scikit-learn's on the queries: verdicts agree {parity['verdict_agreement']:.4f}, "
           f"decision correlation {parity['decision_correlation']:.6f}")
     print(f"  {'k-NN (k=1, cosine), bank %d' % len(d['bank_x']):<40} {len(q) / knn_s:8.0f} queries/s ({knn_s:.3f} s wall, {knn_cpu:.3f} s CPU)")
+    print(f"  {'LR fit (lbfgs), %d x %d' % d['bank_x'].shape:<40} {lr_s:8.3f} s wall {lr_cpu:8.3f} s CPU  "
+          f"(intercept {lr.intercept_[0]:.6f}, {res['lr_fit']['iterations']} iterations, stops at tol 1e-4)")
+    print(f"  {'LR fit (newton-cholesky, tol 1e-10)':<40} {nc_s:8.3f} s wall {nc_cpu:8.3f} s CPU  "
+          f"(intercept {exact.intercept_[0]:.6f}: the exact optimum)")
     if a.output:
         with open(a.output, "w") as f:
             json.dump(res, f, indent=1)
