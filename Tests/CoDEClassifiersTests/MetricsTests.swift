@@ -69,3 +69,17 @@ import _CoDETestSupport
         #expect(Metrics.rocAUC(scores: [0, 1], labels: [.real, .real]).isNaN)
     }
 }
+
+/// The orientation of each classifier's decision for ranking: ROC AUC of `fakeness(decision)` on
+/// the held-out labels equals scikit-learn's roc_auc_score of p(fake) (linear) and of −decision
+/// (SVM) from the fixture script (exact ranks of the same values: 1e-12).
+@Suite struct FakenessOrientationTests {
+    @Test(arguments: [("linear", "lr.auc"), ("svm_poly", "svm_poly.auc"), ("svm_rbf", "svm_rbf.auc")])
+    func aucOfImportedModels(_ file: String, _ key: String) throws {
+        let model = try AnyClassifier.load(from: FixtureData.url(file))
+        let (x, y) = try FixtureData.test
+        let scores = try model.predict(x).map { model.fakeness($0.decision) }
+        let expected = (try FixtureData.reference().doubles(key))[0]
+        #expect(abs(Metrics.rocAUC(scores: scores, labels: y) - expected) <= 1e-12)
+    }
+}

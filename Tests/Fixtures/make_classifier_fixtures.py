@@ -95,7 +95,8 @@ def main():
     ref.update({"lr.coef": lr.coef_[0], "lr.intercept": lr.intercept_, "lr.tight_coef": tight.coef_[0],
                 "lr.tight_intercept": tight.intercept_, "lr.none_coef": none.coef_[0], "lr.none_intercept": none.intercept_,
                 "lr.decision": lr.decision_function(xte), "lr.proba": lr.predict_proba(xte)[:, 1],
-                "lr.predict": lr.predict(xte).astype(np.int64)})
+                "lr.predict": lr.predict(xte).astype(np.int64),
+                "lr.auc": np.array([roc_auc_score(yte, lr.predict_proba(xte)[:, 1])])})
 
     # Cosine k-NN, k = 1 and 5, fitted on float32 embeddings as the authors' are.
     knn = KNeighborsClassifier(n_neighbors=1, metric="cosine", algorithm="brute").fit(xtr, ytr)
@@ -114,6 +115,7 @@ def main():
         ref[name + ".decision"] = m.decision_function(t64)
         ref[name + ".n_sv"] = np.array([len(m.support_)], dtype=np.int64)
         ref[name + ".rho"] = -m.intercept_
+        ref[name + ".auc"] = np.array([roc_auc_score(yte, -m.decision_function(t64))])  # fake = positive
 
     ref.update(metrics_case(np.random.default_rng(7)))
     write_atomic(ref, meta, os.path.join(OUT, "reference.safetensors"))
