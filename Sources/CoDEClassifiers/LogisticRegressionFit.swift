@@ -63,25 +63,36 @@ struct NewtonProblem {
         return v + 0.5 * lambda * r
     }
 
-    /// Gradient and Hessian at θ (scores f given).
+    /// Gradient and Hessian at θ (scores f given): `g = Zᵀ r + λ w`, `H = Zᵀ diag(s σ(1−σ)) Z + λ I_w`,
+    /// with the rows split over threads (one dgemv + dgemm per block, partial sums added at the end).
     func derivatives(_ theta: [Double], _ f: [Double]) -> (g: [Double], h: [Double]) {
-        var r = [Double](repeating: 0, count: n)      // s_i (σ_i − y_i)
-        var zw = [Double](repeating: 0, count: n * p) // rows √(s_i σ_i (1−σ_i)) z_i
-        for i in 0..<n {
-            let sg = LogisticRegression.sigmoid(f[i])
-            r[i] = s[i] * (sg - y[i])
-            let c = (s[i] * sg * (1 - sg)).squareRoot()
-            for j in 0..<p { zw[i * p + j] = c * z[i * p + j] }
-        }
-        var g = [Double](repeating: 0, count: p)
-        var h = [Double](repeating: 0, count: p * p)
-        z.withUnsafeBufferPointer { a in r.withUnsafeBufferPointer { rv in g.withUnsafeMutableBufferPointer { gv in
-            BLAS.dgemv(trans: true, m: n, n: p, alpha: 1, a: a.baseAddress!, lda: p, x: rv.baseAddress!, beta: 0, y: gv.baseAddress!)
+        let parts = max(1, min(Threading.count, n / 4096))
+        var gp = [Double](repeating: 0, count: parts * p)        // (parts, p)
+        var hp = [Double](repeating: 0, count: parts * p * p)    // (parts, p, p)
+        z.withUnsafeBufferPointer { zb in gp.withUnsafeMutableBufferPointer { gb in hp.withUnsafeMutableBufferPointer { hb in
+            let zp = zb.baseAddress!, gpp = gb.baseAddress!, hpp = hb.baseAddress!
+            Threading.parallelFor(parts) { part in
+                let r0 = n * part / parts, rows = n * (part + 1) / parts - r0
+                var r = [Double](repeating: 0, count: rows)       // s_i (σ_i − y_i)
+                var zw = [Double](repeating: 0, count: rows * p)  // rows √(s_i σ_i (1−σ_i)) z_i
+                for i in 0..<rows {
+                    let sg = LogisticRegression.sigmoid(f[r0 + i])
+                    r[i] = s[r0 + i] * (sg - y[r0 + i])
+                    let c = (s[r0 + i] * sg * (1 - sg)).squareRoot()
+                    for j in 0..<p { zw[i * p + j] = c * zp[(r0 + i) * p + j] }
+                }
+                BLAS.dgemv(trans: true, m: rows, n: p, alpha: 1, a: zp + r0 * p, lda: p, x: r, beta: 0, y: gpp + part * p)
+                zw.withUnsafeBufferPointer { a in
+                    BLAS.dgemm(transA: true, transB: false, m: p, n: p, k: rows, alpha: 1, a: a.baseAddress!, lda: p,
+                               b: a.baseAddress!, ldb: p, beta: 0, c: hpp + part * p * p, ldc: p)
+                }
+            }
         } } }
-        zw.withUnsafeBufferPointer { a in h.withUnsafeMutableBufferPointer { hv in
-            BLAS.dgemm(transA: true, transB: false, m: p, n: p, k: n, alpha: 1, a: a.baseAddress!, lda: p,
-                       b: a.baseAddress!, ldb: p, beta: 0, c: hv.baseAddress!, ldc: p)
-        } }
+        var g = Array(gp[0..<p]), h = Array(hp[0..<(p * p)])
+        for part in 1..<max(1, parts) {
+            for j in 0..<p { g[j] += gp[part * p + j] }
+            for j in 0..<(p * p) { h[j] += hp[part * p * p + j] }
+        }
         for j in 0..<d {
             g[j] += lambda * theta[j]
             h[j * p + j] += lambda
