@@ -24,6 +24,12 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
+        // MARK: Classifiers (issue 5): library, its tests, code-fit, code-detect, benchmark
+        .target(name: "CoDEClassifiers", dependencies: ["CoDECore"]),
+        .testTarget(name: "CoDEClassifiersTests", dependencies: ["CoDEClassifiers", "_CoDETestSupport"]),
+        .executableTarget(name: "code-fit", dependencies: ["CoDEClassifiers", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Examples/code-fit"),
+        .executableTarget(name: "code-detect", dependencies: ["CoDEClassifiers", "CoDECore", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Examples/code-detect"),
+        .executableTarget(name: "code-bench-classifiers", dependencies: ["CoDEClassifiers", "CoDECore", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Benchmarks/classifiers", exclude: ["sklearn_peer.py"]),
 
         // MARK: Library modules
         .target(
@@ -65,3 +71,6 @@ let package = Package(
         .testTarget(name: "CoDEAugmentTests", dependencies: ["CoDEAugment", "_CoDETestSupport"]),
     ]
 )
+
+// CoDEClassifiers product (kept out of the products list above so branches merge cleanly).
+package.products.append(.library(name: "CoDEClassifiers", targets: ["CoDEClassifiers"]))

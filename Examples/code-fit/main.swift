@@ -1,0 +1,71 @@
+// code-fit: fits a CoDE classifier (linear | knn | svm) on embeddings JSONL and writes a CoDEKit
+// classifier file. Exit codes: 0 all rows ok, 1 some rows were error rows (skipped), 2 usage,
+// data or file error.
+import ArgumentParser
+import CoDEClassifiers
+import Foundation
+
+struct CodeFit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "code-fit",
+        abstract: "Fit a classifier on CoDE embeddings (JSONL from code-embed with a \"label\": \"real\"|\"fake\" per row).",
+        discussion: """
+        linear: logistic regression (L2, class_weight balanced); knn: cosine k-nearest neighbours; \
+        svm: one-class SVM fitted on the real (or unlabelled) rows only. Rows with status "error" are skipped.
+        """)
+
+    @Option(help: "Classifier kind: linear, knn or svm.") var classifier: String
+    @Option(help: "Embeddings JSONL file.") var embeddings: String
+    @Option(help: "Classifier file to write (.safetensors).") var output: String
+    @Option(name: .customLong("C"), help: "linear: inverse regularisation strength.") var C: Double = 0.316
+    @Option(help: "linear: class weights, balanced or none.") var classWeight: String = "balanced"
+    @Option(help: "knn: number of neighbours.") var k: Int = 1
+    @Option(help: "svm: nu in (0, 1].") var nu: Double = 0.1
+    @Option(help: "svm: kernel, poly, rbf or linear.") var kernel: String = "poly"
+    @Option(help: "svm: polynomial degree.") var degree: Int = 3
+    @Option(help: "svm: gamma, auto (1/d), scale or a number.") var gamma: String = "auto"
+    @Option(help: "svm: kernel coef0.") var coef0: Double = 0
+
+    func options() throws -> FitOptions {
+        guard let kind = ClassifierKind(rawValue: classifier) else {
+            throw ValidationError("--classifier must be linear, knn or svm (got '\(classifier)')")
+        }
+        guard let cw = LogisticRegression.ClassWeight(rawValue: classWeight) else { throw ValidationError("--class-weight must be balanced or none") }
+        guard let g = GammaSpec(gamma) else { throw ValidationError("--gamma must be auto, scale or a positive number (got '\(gamma)')") }
+        var o = FitOptions(kind: kind)
+        o.linear = .init(C: C, classWeight: cw)
+        o.knn = .init(k: k)
+        o.svm = .init(nu: nu, kernel: kernel, degree: degree, gamma: g, coef0: coef0)
+        return o
+    }
+
+    func execute() throws -> Int32 {
+        let opts = try options()
+        let records = try EmbeddingsJSONL.read(URL(fileURLWithPath: embeddings))
+        for r in records where !r.isOK { note("\(embeddings):\(r.line): skipping '\(r.path)': \(r.error ?? "error")") }
+        let (model, report) = try AnyClassifier.fit(records, options: opts, source: embeddings)
+        try model.save(to: URL(fileURLWithPath: output))
+        var msg = String(format: "code-fit: %@ classifier on %d rows (%d-d) in %.2f s -> %@", report.kind.rawValue, report.fittedRows,
+                         report.dimension, report.seconds, output)
+        if let a = report.accuracy {
+            msg += String(format: "\n  training accuracy: real %.4f (%d), fake %.4f (%d), overall %.4f", a.real, a.realCount, a.fake, a.fakeCount, a.overall)
+        }
+        if let auc = report.auc { msg += String(format: ", ROC AUC %.4f", auc) }
+        print(msg)
+        return report.skippedErrorRows > 0 ? 1 : 0
+    }
+}
+
+func note(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+
+do {
+    let command = try CodeFit.parse()
+    do { exit(try command.execute()) } catch {
+        note("code-fit: \(error)")
+        exit(2)
+    }
+} catch {
+    if CodeFit.exitCode(for: error) == .success { CodeFit.exit(withError: error) }
+    note(CodeFit.fullMessage(for: error))
+    exit(2)
+}

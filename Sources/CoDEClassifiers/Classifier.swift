@@ -1,0 +1,74 @@
+import CoDECore
+import Foundation
+
+/// The three classifiers CoDEKit puts on an embedding.
+public enum ClassifierKind: String, Sendable, CaseIterable {
+    /// L2-regularised logistic regression (``LogisticRegression``).
+    case linear
+    /// k-nearest neighbours with cosine distance (``NearestNeighbors``).
+    case knn
+    /// One-class SVM fitted on real embeddings only (``OneClassSVM``).
+    case svm
+}
+
+/// What the three classifiers have in common: fitting, decision values, verdicts, and the
+/// CoDEKit classifier file format.
+///
+/// Embeddings are `[rows, dimension]` Float matrices (``EmbeddingMatrix``); decision values are
+/// Double. Each conformer documents the meaning of its decision value and which way it points
+/// (``fakeIsPositive``).
+public protocol EmbeddingClassifier: Sendable {
+    /// Fitting options (C, k, nu, kernel...).
+    associatedtype Hyperparameters: Sendable
+
+    static var kind: ClassifierKind { get }
+
+    /// Width of the embeddings the classifier accepts.
+    var dimension: Int { get }
+
+    /// Fits on labelled embeddings (`labels.count == embeddings.rows`). A classifier that uses one
+    /// class only (the SVM) ignores the other rows.
+    static func fit(_ embeddings: EmbeddingMatrix, labels: [Verdict], hyperparameters: Hyperparameters) throws -> Self
+
+    /// The decision value and verdict for each row. Throws ``ClassifierError/dimensionMismatch(source:expected:found:)``
+    /// or ``ClassifierError/nonFinite(source:row:)`` for unusable rows.
+    func predict(_ embeddings: EmbeddingMatrix) throws -> [Prediction]
+
+    /// True if a larger decision value means "more likely fake" (linear, k-NN); false if it means
+    /// "more likely real" (the SVM). Ranking metrics use ``fakeness(_:)``.
+    static var fakeIsPositive: Bool { get }
+
+    /// Tensors and hyperparameter metadata of the classifier file (see ``ClassifierFile``).
+    func encode() -> (tensors: SafeTensorsWriter, metadata: [String: String])
+
+    /// Rebuilds a classifier from a validated file whose `kind` is ``kind``.
+    init(decoding file: SafeTensorsFile, metadata: ClassifierMetadata) throws
+}
+
+extension EmbeddingClassifier {
+    /// The decision value oriented so that larger means more likely fake (for ROC AUC and AP).
+    public static func fakeness(_ decision: Double) -> Double { fakeIsPositive ? decision : -decision }
+
+    /// Decision values only.
+    public func decisions(_ embeddings: EmbeddingMatrix) throws -> [Double] { try predict(embeddings).map(\.decision) }
+
+    /// Verdicts only.
+    public func verdicts(_ embeddings: EmbeddingMatrix) throws -> [Verdict] { try predict(embeddings).map(\.verdict) }
+
+    /// Writes the classifier atomically as a CoDEKit classifier file.
+    public func save(to url: URL) throws {
+        let (tensors, meta) = encode()
+        var w = tensors
+        w.metadata = meta.merging(ClassifierFile.commonMetadata(kind: Self.kind, dimension: dimension)) { _, common in common }
+        try w.write(to: url)
+    }
+
+    /// Loads a file that must hold this kind of classifier.
+    public static func load(from url: URL) throws -> Self {
+        let (file, meta) = try ClassifierFile.open(url)
+        guard meta.kind == kind else {
+            throw ClassifierError.badFile(file: url.path, reason: "holds a '\(meta.kind.rawValue)' classifier, expected '\(kind.rawValue)'")
+        }
+        return try Self(decoding: file, metadata: meta)
+    }
+}
