@@ -34,7 +34,10 @@ public enum ImageDecoder {
         switch format {
         case .jpeg: return try decodeC(data, source, format, limits, header: ccodecs_jpeg_header, body: ccodecs_jpeg_decode)
         case .png: return try decodeC(data, source, format, limits, header: ccodecs_png_header, body: ccodecs_png_decode)
-        default: throw ImageError.unsupported(source: source, format: format, reason: "no \(format.name) decoder in this build")
+        case .webp: return try decodeC(data, source, format, limits, header: ccodecs_webp_header, body: ccodecs_webp_decode)
+        case .gif: return try decodeC(data, source, format, limits, header: ccodecs_gif_header, body: ccodecs_gif_decode)
+        case .tiff: return try decodeC(data, source, format, limits, header: ccodecs_tiff_header, body: ccodecs_tiff_decode)
+        case .bmp: return try BMPDecoder.decode(data, source: source, limits: limits)
         }
     }
 

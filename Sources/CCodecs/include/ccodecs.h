@@ -55,6 +55,32 @@ int ccodecs_png_header(const uint8_t *data, size_t size, const ccodecs_limits *l
 int ccodecs_png_decode(const uint8_t *data, size_t size, const ccodecs_limits *limits,
                        uint8_t *out, int32_t width, int32_t height, ccodecs_status *status);
 
+/// WebP (libwebp, still images): header, then RGB pixels (alpha dropped).
+int ccodecs_webp_header(const uint8_t *data, size_t size, const ccodecs_limits *limits, ccodecs_status *status);
+int ccodecs_webp_decode(const uint8_t *data, size_t size, const ccodecs_limits *limits,
+                        uint8_t *out, int32_t width, int32_t height, ccodecs_status *status);
+
+/// GIF (giflib), first frame on the logical screen as PIL shows it: header, then RGB pixels.
+int ccodecs_gif_header(const uint8_t *data, size_t size, const ccodecs_limits *limits, ccodecs_status *status);
+int ccodecs_gif_decode(const uint8_t *data, size_t size, const ccodecs_limits *limits,
+                       uint8_t *out, int32_t width, int32_t height, ccodecs_status *status);
+
+/// TIFF (libtiff), first directory: header, then RGB pixels.
+int ccodecs_tiff_header(const uint8_t *data, size_t size, const ccodecs_limits *limits, ccodecs_status *status);
+int ccodecs_tiff_decode(const uint8_t *data, size_t size, const ccodecs_limits *limits,
+                        uint8_t *out, int32_t width, int32_t height, ccodecs_status *status);
+
+/// Encodes 8-bit RGB as baseline JPEG the way PIL's save(quality=q) does by default: IJG tables
+/// scaled by `quality` (1...100), 4:2:0 subsampling, ISLOW DCT, no Huffman optimisation, JFIF
+/// header. On success *out is malloc'd (free with ccodecs_free) and *out_size set.
+int ccodecs_jpeg_encode(const uint8_t *rgb, int32_t width, int32_t height, int32_t quality,
+                        uint8_t **out, size_t *out_size, ccodecs_status *status);
+/// Encodes 8-bit RGB as a non-interlaced PNG (zlib level 6, adaptive filters).
+int ccodecs_png_encode(const uint8_t *rgb, int32_t width, int32_t height,
+                       uint8_t **out, size_t *out_size, ccodecs_status *status);
+/// Frees a buffer returned by an encoder.
+void ccodecs_free(void *p);
+
 #ifdef __cplusplus
 }
 #endif
