@@ -139,6 +139,10 @@ int ccodecs_jpeg_decode(const uint8_t *data, size_t size, const ccodecs_limits *
     if (setjmp(g.jump)) { jpeg_destroy_decompress(&cinfo); return g.code; }
     jpeg_create_decompress(&cinfo);
     cinfo.progress = &prog.pub;
+    // libjpeg's own working memory (progressive coefficient buffers are 2 bytes per sample) is
+    // capped in proportion to the pixel limit; past it, decoding fails instead of allocating.
+    long cap = (long)(limits->max_pixels > 0 ? limits->max_pixels : 1) * 8;
+    cinfo.mem->max_memory_to_use = cap < (64L << 20) ? (64L << 20) : cap;
     jpeg_mem_src(&cinfo, data, (unsigned long)size);
     jpeg_read_header(&cinfo, TRUE);
     int rc = check_header(&cinfo, limits, status);

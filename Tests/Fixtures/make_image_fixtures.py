@@ -200,6 +200,10 @@ def bad_files(imgs):
         "tiff_truncated.tif": imgs["tiff_rgb_lzw_37x29.tif"][0][:300],
         "bmp_truncated.bmp": imgs["bmp_rgb_51x37.bmp"][0][:1000],
     }
+    # Junk bytes between two header markers: libjpeg warns "Corrupt JPEG data: 4 extraneous bytes
+    # before marker"; PIL decodes the image anyway (its reference pixels are written below).
+    sof = j.find(b"\xff\xc0")
+    bad["jpeg_extraneous.jpg"] = j[:sof] + b"\x01\x02\x03\x04" + j[sof:]
     # A PNG whose IHDR claims 100000x100000: must be rejected before any allocation.
     ihdr = struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0)
     bad["png_huge.png"] = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(b"\x00" * 1000)) + png_chunk(b"IEND", b"")
@@ -253,7 +257,6 @@ def main():
     lut = Image.fromarray(np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2), "RGB")
     tensors["lut.tensor"] = T.Compose([T.ToTensor(), T.Normalize(MEAN, STD)])(lut).numpy()[:, 0, :].copy()
     meta["images"] = json.dumps(sorted(imgs))
-    save_sorted(tensors, os.path.join(OUT, "reference.safetensors"), meta)
     # PIL's JPEG encoder on a decoded PNG at two qualities: ImageEncoder.jpeg must match byte for byte.
     src = Image.open(os.path.join(OUT, "png_rgb_227x229.png")).convert("RGB")
     for q in (40, 75, 95):
@@ -261,6 +264,9 @@ def main():
     for name, data in sorted(bad_files(imgs).items()):
         with open(os.path.join(BAD, name), "wb") as f:
             f.write(data)
+    lenient = Image.open(os.path.join(BAD, "jpeg_extraneous.jpg")).convert("RGB")
+    tensors["bad/jpeg_extraneous.jpg.rgb"] = np.asarray(lenient, dtype=np.uint8).copy()
+    save_sorted(tensors, os.path.join(OUT, "reference.safetensors"), meta)
     for k in sorted(meta):
         if k.endswith(".mode"):
             print(k, meta[k])
