@@ -20,6 +20,7 @@ import io
 import json
 import os
 import struct
+import tarfile
 import zlib
 
 import numpy as np
@@ -231,6 +232,56 @@ def save_sorted(tensors, path, metadata):
     assert sorted(back) == sorted(tensors) and all(np.array_equal(back[k], tensors[k]) for k in tensors)
 
 
+def make_tars():
+    """WebDataset shards in the D3 layout plus malformed variants; listing.json is Python
+    tarfile's view of each good shard (member name, data offset, size): the reader's reference."""
+    tdir = os.path.join(OUT, "tar")
+    os.makedirs(tdir, exist_ok=True)
+
+    def jpeg(seed, w=12, h=10):
+        buf = io.BytesIO()
+        Image.fromarray(content(h, w, seed), "RGB").save(buf, "JPEG", quality=90)
+        return buf.getvalue()
+
+    def add(tf, name, data, mtime=1700000000):
+        info = tarfile.TarInfo(name)
+        info.size, info.mtime, info.mode, info.uname, info.gname = len(data), mtime, 0o444, "u", "g"
+        tf.addfile(info, io.BytesIO(data))
+
+    members = []
+    for r, key in enumerate(["rec_a", "rec_b", "rec_c"]):
+        members.append((f"{key}.real.jpg", jpeg(100 + r)))
+        for g in range(4 if key != "rec_c" else 0):
+            members.append((f"{key}.gen_{g}.jpg", jpeg(200 + 10 * r + g)))
+        members.append((f"{key}.caption.txt", f"caption of {key}".encode()))
+    members[3] = (members[3][0], b"\xff\xd8\xff not really a jpeg")  # rec_a.gen_2.jpg is corrupt
+    long_key = "sub/" + "k" * 120  # > 100 bytes: pax (PAX_FORMAT) or GNU 'L' (GNU_FORMAT) header
+    members += [(f"{long_key}.real.jpg", jpeg(300)), (f"{long_key}.gen_0.jpg", jpeg(301))]
+    listing = {}
+    for fmt_name, fmt in [("d3_pax.tar", tarfile.PAX_FORMAT), ("d3_gnu.tar", tarfile.GNU_FORMAT)]:
+        path = os.path.join(tdir, fmt_name)
+        with tarfile.open(path, "w", format=fmt) as tf:
+            dinfo = tarfile.TarInfo("sub")
+            dinfo.type, dinfo.mtime, dinfo.mode = tarfile.DIRTYPE, 1700000000, 0o755
+            tf.addfile(dinfo)
+            for name, data in members:
+                add(tf, name, data)
+        with tarfile.open(path) as tf:
+            listing[fmt_name] = [[m.name, m.offset_data, m.size] for m in tf.getmembers() if m.isfile()]
+    good = open(os.path.join(tdir, "d3_pax.tar"), "rb").read()
+    bad = bytearray(good)
+    bad[512 + 10] ^= 0x20  # a byte of the second header's name: checksum mismatch
+    open(os.path.join(tdir, "bad_checksum.tar"), "wb").write(bytes(bad))
+    open(os.path.join(tdir, "truncated.tar"), "wb").write(good[:1800])
+    bad = bytearray(good)
+    bad[124:136] = b"00000000x12\0"  # size field of the first header not octal
+    chk = sum(bad[:148]) + 8 * 32 + sum(bad[156:512])
+    bad[148:156] = b"%06o\0 " % chk
+    open(os.path.join(tdir, "bad_size.tar"), "wb").write(bytes(bad))
+    with open(os.path.join(tdir, "listing.json"), "w") as f:
+        json.dump(listing, f, indent=1, sort_keys=True)
+
+
 def torchvision_ref(rgb_image, size):
     crop = T.CenterCrop(size)(rgb_image)
     tensor = T.Compose([T.ToTensor(), T.Normalize(MEAN, STD)])(crop)
@@ -264,6 +315,7 @@ def main():
     for name, data in sorted(bad_files(imgs).items()):
         with open(os.path.join(BAD, name), "wb") as f:
             f.write(data)
+    make_tars()
     lenient = Image.open(os.path.join(BAD, "jpeg_extraneous.jpg")).convert("RGB")
     tensors["bad/jpeg_extraneous.jpg.rgb"] = np.asarray(lenient, dtype=np.uint8).copy()
     save_sorted(tensors, os.path.join(OUT, "reference.safetensors"), meta)
