@@ -8,6 +8,7 @@ let package = Package(
     products: [
         .library(name: "CoDECore", targets: ["CoDECore"]),
         .library(name: "CoDEImage", targets: ["CoDEImage"]),
+        .executable(name: "code-bench-images", targets: ["code-bench-images"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -29,6 +30,8 @@ let package = Package(
         .target(name: "CCodecs", linkerSettings: ["jpeg", "png16", "webp", "gif", "tiff"].map { .linkedLibrary($0) }),
         .target(name: "CoDEImage", dependencies: ["CoDECore", "CCodecs", .product(name: "Logging", package: "swift-log")]),
         .target(name: "_CoDETestSupport", dependencies: ["CoDECore"], path: "Tests/_CoDETestSupport"),
+
+        .executableTarget(name: "code-bench-images", dependencies: ["CoDEImage", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Benchmarks/images", exclude: ["pillow_peer.py"]),
 
         // MARK: Tests
         .testTarget(name: "CoDECoreTests", dependencies: ["CoDECore", "_CoDETestSupport"]),

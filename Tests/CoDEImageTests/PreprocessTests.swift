@@ -61,6 +61,18 @@ struct PreprocessTests {
         #expect(d.maxAbs == 0, "\(name): \(d)")
     }
 
+    // Tolerance: exact. The fused path must equal crop-then-normalise (both are exact per value).
+    @Test("fused inferenceTensor equals normalize(centerCrop) for crop, pad and mixed axes")
+    func fusedEqualsComposed() throws {
+        let image = try ImageFixtures.pilRGB("jpeg_422_101x67.jpg")
+        for size in [1, 30, 67, 68, 80, 101, 102, 150] {
+            var fused = [Float](repeating: .nan, count: 3 * size * size), composed = fused
+            fused.withUnsafeMutableBufferPointer { Preprocess.inferenceTensor(image, size: size, into: $0.baseAddress!) }
+            composed.withUnsafeMutableBufferPointer { ImageNetNormalization.normalize(Preprocess.centerCrop(image, size: size), into: $0.baseAddress!) }
+            #expect(fused == composed, "size \(size)")
+        }
+    }
+
     @Test("the fixture has end-to-end tensors for JPEG and PNG")
     func tensorCoverage() {
         #expect(Self.tensors.contains { $0.hasPrefix("jpeg_") } && Self.tensors.contains { $0.hasPrefix("png_") })
