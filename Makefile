@@ -1,6 +1,6 @@
 # CoDEKit: every entry point installs what it needs first (Debian 12, run as root).
 SHELL := /bin/bash
-APT_PACKAGES := pkg-config libopenblas-dev liblapacke-dev libjpeg62-turbo-dev libpng-dev
+APT_PACKAGES := pkg-config libopenblas-dev liblapacke-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libtiff-dev
 SWIFT ?= swift
 VENV ?= .venv
 
@@ -25,3 +25,9 @@ test: deps
 
 clean:
 	rm -rf .build
+
+# libFuzzer targets for every image decoder, the tar reader and the safetensors reader, each run
+# for FUZZ_SECONDS (default 30); crashing inputs land in Fuzz/.work/crashers/. See Fuzz/run.sh.
+.PHONY: fuzz
+fuzz: deps
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-30} Fuzz/run.sh

@@ -35,7 +35,8 @@ struct BenchImages: ParsableCommand {
         print("task                           threads   images/s")
         let decoded = try files.map { try ImageDecoder.decode(data: $0, source: "bench") }
         for t in threads.split(separator: ",").compactMap({ Int($0) }) {
-            for task in ["decode", "decode+crop", "decode+crop+normalize", "crop+normalize (pre-decoded)"] {
+            for task in ["decode", "decode+crop", "decode+crop+normalize", "region-decode+crop", "region-decode+crop+normalize",
+                         "crop+normalize (pre-decoded)"] {
                 let rate = try measure(files, decoded, threads: t, task: task)
                 print(task.padding(toLength: 30, withPad: " ", startingAt: 0) + String(format: " %7d %10.1f", t, rate))
                 rows.append(["task": task, "threads": t, "images_per_second": rate])
@@ -79,6 +80,13 @@ struct BenchImages: ParsableCommand {
                 for i in stride(from: t, to: files.count, by: threads) {
                     if task.hasPrefix("crop+normalize") {
                         Preprocess.inferenceTensor(decoded[i], into: UnsafeMutablePointer<Float>(bitPattern: outAddress)! + t * 3 * 224 * 224)
+                        continue
+                    }
+                    if task.hasPrefix("region-decode") {
+                        guard let crop = try? Preprocess.decodeCenterCrop(data: files[i], source: "bench") else { fatalError("bench file \(i) failed") }
+                        if task.hasSuffix("normalize") {
+                            ImageNetNormalization.normalize(crop, into: UnsafeMutablePointer<Float>(bitPattern: outAddress)! + t * 3 * 224 * 224)
+                        }
                         continue
                     }
                     guard let img = try? ImageDecoder.decode(data: files[i], source: "bench") else { fatalError("bench file \(i) failed") }

@@ -26,11 +26,13 @@ public final class ImageLoader<Item: Sendable>: Sequence, IteratorProtocol, @unc
     /// - Parameters:
     ///   - workers: decoding threads; 0 decodes on the consumer's thread inside `next()`.
     ///   - prefetch: jobs decoded ahead of the consumer (at least 1).
+    ///   - decode: how a sample becomes an image (default: `reader.image(sample)`, the full decode).
     public init(dataset: ImageDataset, jobs: [[Int]], reader: SampleReader = SampleReader(), workers: Int = Threading.count,
-                prefetch: Int = 16, seed: UInt64 = 0, logger: Logger? = nil, transform: @escaping Transform) {
+                prefetch: Int = 16, seed: UInt64 = 0, logger: Logger? = nil,
+                decode: (@Sendable (ImageSample) throws -> RGBImage)? = nil, transform: @escaping Transform) {
         precondition(jobs.allSatisfy { $0.allSatisfy { dataset.samples.indices.contains($0) } }, "ImageLoader: job index outside the dataset")
-        state = LoaderState(samples: dataset.samples, jobs: jobs, reader: reader, prefetch: Swift.max(1, prefetch), seed: seed,
-                            logger: logger, transform: transform)
+        state = LoaderState(samples: dataset.samples, jobs: jobs, decode: decode ?? { try reader.image($0) },
+                            prefetch: Swift.max(1, prefetch), seed: seed, logger: logger, transform: transform)
         state.synchronous = workers <= 0
         for w in 0..<Swift.max(0, workers) {
             let s = state
@@ -60,7 +62,7 @@ public final class ImageLoader<Item: Sendable>: Sequence, IteratorProtocol, @unc
 final class LoaderState<Item: Sendable>: @unchecked Sendable {
     let samples: [ImageSample]
     let jobs: [[Int]]
-    let reader: SampleReader
+    let decode: @Sendable (ImageSample) throws -> RGBImage
     let prefetch: Int
     let seed: UInt64
     let logger: Logger?
@@ -76,17 +78,17 @@ final class LoaderState<Item: Sendable>: @unchecked Sendable {
 
     struct LoadFailure: Error { let message: String }
 
-    init(samples: [ImageSample], jobs: [[Int]], reader: SampleReader, prefetch: Int, seed: UInt64, logger: Logger?,
-         transform: @escaping ImageLoader<Item>.Transform) {
-        (self.samples, self.jobs, self.reader, self.prefetch, self.seed, self.logger, self.transform) =
-            (samples, jobs, reader, prefetch, seed, logger, transform)
+    init(samples: [ImageSample], jobs: [[Int]], decode: @escaping @Sendable (ImageSample) throws -> RGBImage, prefetch: Int,
+         seed: UInt64, logger: Logger?, transform: @escaping ImageLoader<Item>.Transform) {
+        (self.samples, self.jobs, self.decode, self.prefetch, self.seed, self.logger, self.transform) =
+            (samples, jobs, decode, prefetch, seed, logger, transform)
     }
 
     func withLock<T>(_ body: () -> T) -> T { cond.lock(); defer { cond.unlock() }; return body() }
 
     func work(_ j: Int) -> Result<Item, LoadFailure> {
         do {
-            let images = try jobs[j].map { try reader.image(samples[$0]) }
+            let images = try jobs[j].map { try decode(samples[$0]) }
             var rng = Xoshiro256(seed: seed).fork(UInt64(j))
             return .success(try transform(images, j, &rng))
         } catch {
@@ -147,12 +149,16 @@ final class LoaderState<Item: Sendable>: @unchecked Sendable {
 }
 
 extension ImageLoader where Item == [Float] {
-    /// The embedder's loader: each sample decoded, centre-cropped and normalised
-    /// (``Preprocess/inferenceTensor(_:size:into:)``) to `3 * size * size` planar floats.
+    /// The embedder's loader: each sample decoded, centre-cropped and normalised to
+    /// `3 * size * size` planar floats, equal to ``Preprocess/inferenceTensor(_:size:into:)`` of
+    /// the full decode (JPEGs decode only the crop region, ``Preprocess/decodeCenterCrop(data:source:size:limits:)``).
     public static func inference(dataset: ImageDataset, reader: SampleReader = SampleReader(), size: Int = 224,
                                  workers: Int = Threading.count, prefetch: Int = 16, logger: Logger? = nil) -> ImageLoader<[Float]> {
         ImageLoader(dataset: dataset, jobs: dataset.samples.indices.map { [$0] }, reader: reader, workers: workers,
-                    prefetch: prefetch, logger: logger) { images, _, _ in
+                    prefetch: prefetch, logger: logger,
+                    decode: { sample in
+                        try Preprocess.decodeCenterCrop(data: reader.data(sample), source: sample.location.name, size: size, limits: reader.limits)
+                    }) { images, _, _ in
             var t = [Float](repeating: 0, count: 3 * size * size)
             t.withUnsafeMutableBufferPointer { Preprocess.inferenceTensor(images[0], size: size, into: $0.baseAddress!) }
             return t

@@ -48,6 +48,11 @@ int ccodecs_jpeg_header(const uint8_t *data, size_t size, const ccodecs_limits *
 int ccodecs_jpeg_decode(const uint8_t *data, size_t size, const ccodecs_limits *limits,
                         uint8_t *out, int32_t width, int32_t height, ccodecs_status *status);
 
+/// Decodes only the region [rx, rx+rw) x [ry, ry+rh) (same pixels as a full decode; see jpeg.c).
+int ccodecs_jpeg_decode_region(const uint8_t *data, size_t size, const ccodecs_limits *limits,
+                               int32_t width, int32_t height, int32_t rx, int32_t ry, int32_t rw, int32_t rh,
+                               uint8_t *out, ccodecs_status *status);
+
 /// Reads the PNG header (IHDR) only: fills status and checks the pixel limit.
 int ccodecs_png_header(const uint8_t *data, size_t size, const ccodecs_limits *limits, ccodecs_status *status);
 /// Decodes to 8-bit RGB as PIL's convert("RGB"): palette expanded, gray replicated, alpha dropped,
