@@ -63,7 +63,8 @@ static int gif_begin(gif_state *g, const uint8_t *data, size_t size, const ccode
     st->width = g->canvas_w;
     st->height = g->canvas_h;
     st->components = 1;
-    if ((int64_t)g->canvas_w * g->canvas_h > limits->max_pixels || (int64_t)d->Width * d->Height > limits->max_pixels) {
+    if (ccodecs_exceeds((uint32_t)g->canvas_w, (uint32_t)g->canvas_h, limits->max_pixels) ||
+        ccodecs_exceeds((uint32_t)d->Width, (uint32_t)d->Height, limits->max_pixels)) {
         snprintf(st->message, sizeof st->message, "image %dx%d exceeds the pixel limit %lld", g->canvas_w, g->canvas_h, (long long)limits->max_pixels);
         return CCODECS_TOO_LARGE;
     }

@@ -75,12 +75,12 @@ static void setup(struct jpeg_decompress_struct *cinfo, jpeg_guard *g, jpeg_prog
 
 // After jpeg_read_header: records the dimensions and checks the limits and channel count.
 static int check_header(struct jpeg_decompress_struct *cinfo, const ccodecs_limits *limits, ccodecs_status *st) {
-    st->width = (int32_t)cinfo->image_width;
-    st->height = (int32_t)cinfo->image_height;
+    st->width = cinfo->image_width;
+    st->height = cinfo->image_height;
     st->components = cinfo->num_components;
-    if ((int64_t)cinfo->image_width * (int64_t)cinfo->image_height > limits->max_pixels) {
-        snprintf(st->message, sizeof st->message, "image %dx%d exceeds the pixel limit %lld",
-                 st->width, st->height, (long long)limits->max_pixels);
+    if (ccodecs_exceeds(cinfo->image_width, cinfo->image_height, limits->max_pixels)) {
+        snprintf(st->message, sizeof st->message, "image %lldx%lld exceeds the pixel limit %lld",
+                 (long long)st->width, (long long)st->height, (long long)limits->max_pixels);
         return CCODECS_TOO_LARGE;
     }
     int n = cinfo->num_components;

@@ -84,10 +84,10 @@ static int tiff_begin(TIFF **out, tiff_source *s, const ccodecs_limits *limits) 
         return CCODECS_CORRUPT;
     }
     TIFFGetFieldDefaulted(*out, TIFFTAG_SAMPLESPERPIXEL, &spp);
-    st->width = (int32_t)(w > INT32_MAX ? INT32_MAX : w);
-    st->height = (int32_t)(h > INT32_MAX ? INT32_MAX : h);
+    st->width = w;
+    st->height = h;
     st->components = spp;
-    if ((int64_t)w * (int64_t)h > limits->max_pixels) {
+    if (ccodecs_exceeds(w, h, limits->max_pixels)) {
         snprintf(st->message, sizeof st->message, "image %ux%u exceeds the pixel limit %lld", w, h, (long long)limits->max_pixels);
         return CCODECS_TOO_LARGE;
     }

@@ -14,7 +14,7 @@ static int webp_features(const uint8_t *data, size_t size, const ccodecs_limits 
     st->width = f->width;
     st->height = f->height;
     st->components = f->has_alpha ? 4 : 3;
-    if ((int64_t)f->width * (int64_t)f->height > limits->max_pixels) {
+    if (ccodecs_exceeds((uint32_t)f->width, (uint32_t)f->height, limits->max_pixels)) {
         snprintf(st->message, sizeof st->message, "image %dx%d exceeds the pixel limit %lld", f->width, f->height, (long long)limits->max_pixels);
         return CCODECS_TOO_LARGE;
     }

@@ -24,7 +24,7 @@ extension Preprocess {
             }
             var region = [UInt8](repeating: 0, count: x.count * y.count * 3)
             let rc = region.withUnsafeMutableBufferPointer {
-                ccodecs_jpeg_decode_region(base, raw.count, &lim, Int32(w), Int32(h), Int32(x.src), Int32(y.src),
+                ccodecs_jpeg_decode_region(base, raw.count, &lim, Int32(clamping: w), Int32(clamping: h), Int32(x.src), Int32(y.src),
                                            Int32(x.count), Int32(y.count), $0.baseAddress, &status)
             }
             try ImageDecoder.check(rc, status, source, .jpeg, limits)

@@ -33,12 +33,19 @@ typedef struct {
 
 /// What a call reports back: dimensions once known, a message when it fails.
 typedef struct {
-    int32_t width;
-    int32_t height;
+    int64_t width;           ///< as stored in the header (up to 2^32 - 1 for TIFF)
+    int64_t height;
     int32_t components;      ///< channels in the file (informational)
     int32_t warnings;        ///< warnings seen (when not fatal)
     char message[256];
 } ccodecs_status;
+
+/// Whether width * height exceeds max_pixels, without overflow (dimensions up to 2^32 - 1).
+static inline int ccodecs_exceeds(uint64_t width, uint64_t height, int64_t max_pixels) {
+    if (max_pixels < 0) return 1;
+    if (width == 0 || height == 0) return 0;
+    return width > (uint64_t)max_pixels / height;
+}
 
 /// Reads the JPEG header only: fills status->width/height/components and checks the pixel limit.
 int ccodecs_jpeg_header(const uint8_t *data, size_t size, const ccodecs_limits *limits, ccodecs_status *status);
