@@ -2,6 +2,7 @@
 //
 //   code-bench-images --make-inputs DIR [--count 64]     writes deterministic test JPEGs
 //   code-bench-images --input DIR [--threads 1,2] [--seconds 3] [--output FILE.json]
+//   code-bench-images --checksums < paths.txt            decoded-pixel checksums (vs pil_checksums.py)
 //
 // Files are read into memory first; each thread count runs whole passes over them for at least
 // --seconds (after one warm-up pass). Benchmarks/images/pillow_peer.py does the same work with Pillow.
@@ -23,9 +24,12 @@ struct BenchImages: ParsableCommand {
     @Option(help: "Comma-separated thread counts.") var threads = "1,2"
     @Option(help: "Minimum seconds per measurement.") var seconds = 3.0
     @Option(help: "Write results as JSON to this file.") var output: String?
+    @Flag(help: "Read file paths from stdin; print '<path> <w> <h> <checksum>' of the decoded RGB pixels (compare with pil_checksums.py).")
+    var checksums = false
 
     func run() throws {
         if let dir = makeInputs { try makeImages(dir); return }
+        if checksums { printChecksums(); return }
         guard let dir = input else { throw ValidationError("give --input DIR or --make-inputs DIR") }
         let urls = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".jpg") }.sorted()
             .map { URL(fileURLWithPath: dir).appendingPathComponent($0) }
@@ -47,6 +51,18 @@ struct BenchImages: ParsableCommand {
                                        "source": "in-memory JPEG bytes", "results": rows]
             try AtomicFile.write(try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]),
                                  to: URL(fileURLWithPath: output))
+        }
+    }
+
+    /// Fletcher-style checksum over the RGB bytes modulo the prime 4294967291: `(B << 32) | A`.
+    func printChecksums() {
+        while let line = readLine() {
+            do {
+                let img = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: line), limits: ImageLimits(warningsAreErrors: false))
+                var a: UInt64 = 0, b: UInt64 = 0
+                for p in img.pixels { a = (a + UInt64(p)) % 4_294_967_291; b = (b + a) % 4_294_967_291 }
+                print("\(line) \(img.width) \(img.height) \(b << 32 | a)")
+            } catch { print("\(line) ERROR \(error)") }
         }
     }
 
