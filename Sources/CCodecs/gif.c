@@ -88,8 +88,8 @@ int ccodecs_gif_header(const uint8_t *data, size_t size, const ccodecs_limits *l
 }
 
 // Index -> RGB through the frame's colour table (local, else global). Without any table PIL
-// shows the frame as mode "L" (index = gray). Indices past the table map to black (unverified
-// against PIL, which cannot write such files).
+// shows the frame as mode "L" (index = gray). Indices past the table map to black, as in PIL
+// (fixture gif_small_table_8x6.gif).
 static void paint(const ColorMapObject *map, int index, uint8_t *px) {
     if (!map) { px[0] = px[1] = px[2] = (uint8_t)index; return; }
     if (index >= map->ColorCount) { px[0] = px[1] = px[2] = 0; return; }

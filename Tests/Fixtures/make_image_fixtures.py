@@ -113,6 +113,12 @@ def make_images():
     buf = io.BytesIO()
     Image.fromarray(content(20, 30, 22), "RGB").quantize(colors=16).save(buf, "GIF", transparency=5, interlace=False)
     imgs["gif_offset_40x30.gif"] = (gif_with_offset(buf.getvalue(), (40, 30), (7, 4)), 32, False)
+    # Pixel indices past a shrunken global colour table (PIL shows them black).
+    buf = io.BytesIO()
+    Image.fromarray(content(6, 8, 36), "RGB").quantize(colors=16).save(buf, "GIF", interlace=False)
+    b = buf.getvalue()
+    table = 3 << ((b[10] & 7) + 1)
+    imgs["gif_small_table_8x6.gif"] = (b[:10] + bytes([(b[10] & ~7) | 1]) + b[11:25] + b[13 + table:], 4, False)
     # TIFF: raw RGB, LZW, deflate, gray, bilevel, palette, RGBA, JPEG-in-TIFF (YCbCr).
     save("tiff_rgb_raw_45x33.tif", rgb(33, 45, 23), "TIFF", 40, tensor=True)
     save("tiff_rgb_lzw_37x29.tif", rgb(29, 37, 24), "TIFF", 32, compression="tiff_lzw")
