@@ -76,7 +76,7 @@ def make_images():
 
     rgb = lambda h, w, s, noise=12.0: Image.fromarray(content(h, w, s, noise=noise), "RGB")
     # JPEG: subsampling 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0 (PIL's encoder); quality 90, ISLOW.
-    save("jpeg_444_260x241.jpg", rgb(241, 260, 1), "JPEG", 224, quality=90, subsampling=0)
+    save("jpeg_444_260x241.jpg", rgb(241, 260, 1), "JPEG", 129, quality=90, subsampling=0)
     save("jpeg_422_101x67.jpg", rgb(67, 101, 2), "JPEG", 48, tensor=True, quality=85, subsampling=1)
     save("jpeg_420_223x225.jpg", rgb(225, 223, 3), "JPEG", 224, quality=75, subsampling=2)
     save("jpeg_420_odd_45x31.jpg", rgb(31, 45, 4), "JPEG", 64, tensor=True, quality=92, subsampling=2)
@@ -209,8 +209,9 @@ def bad_files(imgs):
     }
     # Junk bytes between two header markers: libjpeg warns "Corrupt JPEG data: 4 extraneous bytes
     # before marker"; PIL decodes the image anyway (its reference pixels are written below).
-    sof = j.find(b"\xff\xc0")
-    bad["jpeg_extraneous.jpg"] = j[:sof] + b"\x01\x02\x03\x04" + j[sof:]
+    small = imgs["jpeg_420_odd_45x31.jpg"][0]
+    sof = small.find(b"\xff\xc0")
+    bad["jpeg_extraneous.jpg"] = small[:sof] + b"\x01\x02\x03\x04" + small[sof:]
     # A PNG whose IHDR claims 100000x100000: must be rejected before any allocation.
     ihdr = struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0)
     bad["png_huge.png"] = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(b"\x00" * 1000)) + png_chunk(b"IEND", b"")
