@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "CoDEImage", dependencies: ["CoDECore", "CCodecs", .product(name: "Logging", package: "swift-log")]),
         .target(name: "_CoDETestSupport", dependencies: ["CoDECore"], path: "Tests/_CoDETestSupport"),
 
-        .executableTarget(name: "code-bench-images", dependencies: ["CoDEImage", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Benchmarks/images", exclude: ["pillow_peer.py", "pil_checksums.py"]),
+        .executableTarget(name: "code-bench-images", dependencies: ["CoDEImage", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Benchmarks/images", exclude: ["pillow_peer.py", "pil_checksums.py", "RESULTS.md", "results"]),
 
         // MARK: Tests
         .testTarget(name: "CoDECoreTests", dependencies: ["CoDECore", "_CoDETestSupport"]),

@@ -17,7 +17,7 @@ public enum ImageDecoder {
         do {
             let size = try FileManager.default.attributesOfItem(atPath: source)[.size] as? Int ?? 0
             if size > limits.maxFileBytes { throw ImageError.fileTooLarge(source: source, bytes: size, limit: limits.maxFileBytes) }
-            data = try Data(contentsOf: url, options: .mappedIfSafe)
+            data = try Data(contentsOf: url)  // read, not mapped: a file shrinking under a mapping would crash
         } catch let e as ImageError {
             throw e
         } catch {

@@ -46,6 +46,22 @@ struct DatasetTests {
         #expect(img.width == 12 && img.height == 10)
     }
 
+    @Test("a shard cut short after listing gives a truncation error, not a crash")
+    func shrunkShard() throws {
+        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("codekit-shard-\(UUID().uuidString).tar")
+        defer { try? FileManager.default.removeItem(at: copy) }
+        try FileManager.default.copyItem(at: Self.tar("d3_pax.tar"), to: copy)
+        let ds = try ImageDataset.webDataset(shards: [copy])
+        let last = try #require(ds.samples.last)
+        guard case let .tarMember(_, _, offset, _) = last.location else { Issue.record("not a tar member"); return }
+        let handle = try FileHandle(forWritingTo: copy)
+        try handle.truncate(atOffset: UInt64(offset + 10))
+        try handle.close()
+        let e = try #require(throws: ImageError.self) { try SampleReader().data(last) }
+        guard case .truncated = e else { Issue.record("expected .truncated, got \(e)"); return }
+        #expect(e.description.hasPrefix(last.location.name))
+    }
+
     @Test("pairs stay within a D3 record and are reproducible per epoch")
     func recordPairs() throws {
         let ds = try ImageDataset.webDataset(shards: [Self.tar("d3_pax.tar")])
