@@ -29,7 +29,18 @@ clean:
 # Augmentation + view-sampler throughput on 1 and 2 threads (table on stdout, JSON in .build/bench/).
 bench: bench-augment
 .PHONY: bench-augment
+bench-images: deps
+	$(SWIFT) build $(RELEASE) --product code-bench-images
+	$(BIN)/code-bench-images --make-inputs .build/bench-jpegs --count 64
+	$(BIN)/code-bench-images --input .build/bench-jpegs --threads 1,2 --output $(BENCH_DIR)/images.json
+
 bench-augment: deps
 	$(SWIFT) build -c release --product code-bench-augment
 	mkdir -p .build/bench
 	$$($(SWIFT) build -c release --show-bin-path)/code-bench-augment --output .build/bench/augment.json
+
+# libFuzzer targets for every image decoder, the tar reader and the safetensors reader, each run
+# for FUZZ_SECONDS (default 30); crashing inputs land in Fuzz/.work/crashers/. See Fuzz/run.sh.
+.PHONY: fuzz
+fuzz: deps
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-30} Fuzz/run.sh

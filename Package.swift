@@ -2,75 +2,75 @@
 // CoDEKit: Contrastive Deepfake Embeddings (CoDE, ECCV 2024) in Swift on OpenBLAS.
 import PackageDescription
 
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+
 let package = Package(
     name: "CoDEKit",
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "CoDEKit", targets: ["CoDEKit"]),
         .library(name: "CoDECore", targets: ["CoDECore"]),
-        .library(name: "CoDEContrastive", targets: ["CoDEContrastive"]),
         .library(name: "CoDEImage", targets: ["CoDEImage"]),
         .library(name: "CoDEModel", targets: ["CoDEModel"]),
         .library(name: "CoDEAugment", targets: ["CoDEAugment"]),
+        .library(name: "CoDEContrastive", targets: ["CoDEContrastive"]),
+        .library(name: "CoDEClassifiers", targets: ["CoDEClassifiers"]),
+        .executable(name: "code-embed", targets: ["code-embed"]),
+        .executable(name: "code-fit", targets: ["code-fit"]),
+        .executable(name: "code-detect", targets: ["code-detect"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
-        // MARK: System libraries (Debian -dev packages; the Makefile installs them)
+        // MARK: System and C libraries (Debian -dev packages; the Makefile installs them)
         .systemLibrary(
             name: "COpenBLAS",
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
-        // MARK: Classifiers (issue 5): library, its tests, code-fit, code-detect, benchmark
-        .target(name: "CoDEClassifiers", dependencies: ["CoDECore"]),
-        .testTarget(name: "CoDEClassifiersTests", dependencies: ["CoDEClassifiers", "_CoDETestSupport"]),
-        .executableTarget(name: "code-fit", dependencies: ["CoDEClassifiers", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Examples/code-fit"),
-        .executableTarget(name: "code-detect", dependencies: ["CoDEClassifiers", "CoDECore", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Examples/code-detect"),
-        .executableTarget(name: "code-bench-classifiers", dependencies: ["CoDEClassifiers", "CoDECore", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Benchmarks/classifiers", exclude: ["sklearn_peer.py"]),
+        // setjmp-based error handling of libjpeg/libpng/giflib/libtiff/libwebp must live in C.
+        .target(name: "CCodecs", linkerSettings: ["jpeg", "png16", "webp", "gif", "tiff"].map { .linkedLibrary($0) }),
 
         // MARK: Library modules
-        .target(
-            name: "CoDECore",
-            dependencies: ["COpenBLAS", .product(name: "Logging", package: "swift-log")]
-        ),
+        .target(name: "CoDECore", dependencies: ["COpenBLAS", logging]),
+        .target(name: "CoDEImage", dependencies: ["CoDECore", "CCodecs", logging]),
         .target(name: "CoDEModel", dependencies: ["CoDECore"]),
-        .target(name: "CCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
-        .target(name: "CoDEImage", dependencies: ["CoDECore", "CCodecs"]),
+        .target(name: "CoDEAugment", dependencies: ["CoDECore", "CoDEImage"]),
+        .target(name: "CoDEContrastive", dependencies: ["CoDECore"]),
+        .target(name: "CoDEClassifiers", dependencies: ["CoDECore"]),
         .target(
             name: "CoDEKit",
-            dependencies: ["CoDECore", "CoDEImage", "CoDEModel", "CoDEContrastive", "CoDEAugment", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CoDECore", "CoDEImage", "CoDEModel", "CoDEAugment", "CoDEContrastive", "CoDEClassifiers", logging]
         ),
-        .target(name: "CoDEAugment", dependencies: ["CoDECore", "CoDEImage"]),
-        .executableTarget(name: "code-bench-augment", dependencies: ["CoDEAugment"], path: "Benchmarks/augment"),
         .target(name: "_CoDETestSupport", dependencies: ["CoDECore"], path: "Tests/_CoDETestSupport"),
-        .target(name: "CoDEContrastive", dependencies: ["CoDECore"]),
 
         // MARK: Example executables
-        .executableTarget(
-            name: "code-embed",
-            dependencies: ["CoDEKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "Examples/code-embed"
-        ),
+        .executableTarget(name: "code-embed", dependencies: ["CoDEKit", argumentParser], path: "Examples/code-embed"),
+        .executableTarget(name: "code-fit", dependencies: ["CoDEClassifiers", argumentParser], path: "Examples/code-fit"),
+        .executableTarget(name: "code-detect", dependencies: ["CoDEClassifiers", "CoDECore", argumentParser], path: "Examples/code-detect"),
 
         // MARK: Benchmarks
+        .executableTarget(name: "code-bench", dependencies: ["CoDEKit", argumentParser], path: "Benchmarks/code-bench"),
         .executableTarget(
-            name: "code-bench",
-            dependencies: ["CoDEKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "Benchmarks/code-bench"
+            name: "code-bench-classifiers", dependencies: ["CoDEClassifiers", "CoDECore", argumentParser],
+            path: "Benchmarks/classifiers", exclude: ["sklearn_peer.py"]
         ),
+        .executableTarget(
+            name: "code-bench-images", dependencies: ["CoDEImage", argumentParser],
+            path: "Benchmarks/images", exclude: ["pillow_peer.py", "pil_checksums.py", "RESULTS.md", "results"]
+        ),
+        .executableTarget(name: "code-bench-augment", dependencies: ["CoDEAugment"], path: "Benchmarks/augment"),
 
         // MARK: Tests
-        .testTarget(name: "CoDEContrastiveTests", dependencies: ["CoDEContrastive", "_CoDETestSupport"]),
         .testTarget(name: "CoDECoreTests", dependencies: ["CoDECore", "_CoDETestSupport"]),
-        .testTarget(name: "CoDEModelTests", dependencies: ["CoDEModel", "_CoDETestSupport"]),
-        .testTarget(name: "CoDEKitTests", dependencies: ["CoDEKit", "_CoDETestSupport"]),
         .testTarget(name: "CoDEImageTests", dependencies: ["CoDEImage", "_CoDETestSupport"]),
+        .testTarget(name: "CoDEModelTests", dependencies: ["CoDEModel", "_CoDETestSupport"]),
         .testTarget(name: "CoDEAugmentTests", dependencies: ["CoDEAugment", "_CoDETestSupport"]),
+        .testTarget(name: "CoDEContrastiveTests", dependencies: ["CoDEContrastive", "_CoDETestSupport"]),
+        .testTarget(name: "CoDEClassifiersTests", dependencies: ["CoDEClassifiers", "_CoDETestSupport"]),
+        .testTarget(name: "CoDEKitTests", dependencies: ["CoDEKit", "_CoDETestSupport"]),
     ]
 )
-
-// CoDEClassifiers product (kept out of the products list above so branches merge cleanly).
-package.products.append(.library(name: "CoDEClassifiers", targets: ["CoDEClassifiers"]))

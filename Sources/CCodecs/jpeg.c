@@ -75,12 +75,12 @@ static void setup(struct jpeg_decompress_struct *cinfo, jpeg_guard *g, jpeg_prog
 
 // After jpeg_read_header: records the dimensions and checks the limits and channel count.
 static int check_header(struct jpeg_decompress_struct *cinfo, const ccodecs_limits *limits, ccodecs_status *st) {
-    st->width = (int32_t)cinfo->image_width;
-    st->height = (int32_t)cinfo->image_height;
+    st->width = cinfo->image_width;
+    st->height = cinfo->image_height;
     st->components = cinfo->num_components;
-    if ((int64_t)cinfo->image_width * (int64_t)cinfo->image_height > limits->max_pixels) {
-        snprintf(st->message, sizeof st->message, "image %dx%d exceeds the pixel limit %lld",
-                 st->width, st->height, (long long)limits->max_pixels);
+    if (ccodecs_exceeds(cinfo->image_width, cinfo->image_height, limits->max_pixels)) {
+        snprintf(st->message, sizeof st->message, "image %lldx%lld exceeds the pixel limit %lld",
+                 (long long)st->width, (long long)st->height, (long long)limits->max_pixels);
         return CCODECS_TOO_LARGE;
     }
     int n = cinfo->num_components;
@@ -139,6 +139,10 @@ int ccodecs_jpeg_decode(const uint8_t *data, size_t size, const ccodecs_limits *
     if (setjmp(g.jump)) { jpeg_destroy_decompress(&cinfo); return g.code; }
     jpeg_create_decompress(&cinfo);
     cinfo.progress = &prog.pub;
+    // libjpeg's own working memory (progressive coefficient buffers are 2 bytes per sample) is
+    // capped in proportion to the pixel limit; past it, decoding fails instead of allocating.
+    long cap = (long)(limits->max_pixels > 0 ? limits->max_pixels : 1) * 8;
+    cinfo.mem->max_memory_to_use = cap < (64L << 20) ? (64L << 20) : cap;
     jpeg_mem_src(&cinfo, data, (unsigned long)size);
     jpeg_read_header(&cinfo, TRUE);
     int rc = check_header(&cinfo, limits, status);
@@ -166,6 +170,60 @@ int ccodecs_jpeg_decode(const uint8_t *data, size_t size, const ccodecs_limits *
         }
     }
     // No jpeg_finish_decompress: every pixel is decoded; what follows the last scan does not matter.
+    jpeg_destroy_decompress(&cinfo);
+    return CCODECS_OK;
+}
+
+// Decodes only rows [ry, ry + rh) and columns [rx, rx + rw) of the image into `out`
+// (rw * rh * 3 bytes), using libjpeg-turbo's jpeg_crop_scanline / jpeg_skip_scanlines with a
+// 16-pixel margin on every side so that the retained pixels see the same upsampling context as
+// in a full decode. The caller checks equality with a full decode in tests.
+int ccodecs_jpeg_decode_region(const uint8_t *data, size_t size, const ccodecs_limits *limits,
+                               int32_t width, int32_t height, int32_t rx, int32_t ry, int32_t rw, int32_t rh,
+                               uint8_t *out, ccodecs_status *status) {
+    struct jpeg_decompress_struct cinfo;
+    jpeg_guard g;
+    jpeg_progress prog;
+    setup(&cinfo, &g, &prog, limits, status);
+    if (size == 0) { snprintf(status->message, sizeof status->message, "empty file"); return CCODECS_TRUNCATED; }
+    if (rx < 0 || ry < 0 || rw <= 0 || rh <= 0 || rx + rw > width || ry + rh > height) {
+        snprintf(status->message, sizeof status->message, "region outside the image");
+        return CCODECS_CORRUPT;
+    }
+    if (setjmp(g.jump)) { jpeg_destroy_decompress(&cinfo); return g.code; }
+    jpeg_create_decompress(&cinfo);
+    cinfo.progress = &prog.pub;
+    long cap = (long)(limits->max_pixels > 0 ? limits->max_pixels : 1) * 8;
+    cinfo.mem->max_memory_to_use = cap < (64L << 20) ? (64L << 20) : cap;
+    jpeg_mem_src(&cinfo, data, (unsigned long)size);
+    jpeg_read_header(&cinfo, TRUE);
+    int rc = check_header(&cinfo, limits, status);
+    if (rc == CCODECS_OK && (status->width != width || status->height != height)) {
+        snprintf(status->message, sizeof status->message, "header changed between reads");
+        rc = CCODECS_CORRUPT;
+    }
+    if (rc != CCODECS_OK) { jpeg_destroy_decompress(&cinfo); return rc; }
+    int n = cinfo.num_components;
+    cinfo.out_color_space = n == 1 ? JCS_GRAYSCALE : (n == 3 ? JCS_RGB : JCS_CMYK);
+    cinfo.dct_method = JDCT_ISLOW;
+    cinfo.do_fancy_upsampling = TRUE;
+    jpeg_start_decompress(&cinfo);
+    int x_lo = rx - 16 < 0 ? 0 : rx - 16, x_hi = rx + rw + 16 > width ? width : rx + rw + 16;
+    JDIMENSION xoff = (JDIMENSION)x_lo, cw = (JDIMENSION)(x_hi - x_lo);
+    if (x_lo > 0 || x_hi < width) jpeg_crop_scanline(&cinfo, &xoff, &cw);
+    else { xoff = 0; cw = cinfo.output_width; }
+    int y_lo = ry - 16 < 0 ? 0 : ry - 16;
+    if (y_lo > 0) jpeg_skip_scanlines(&cinfo, (JDIMENSION)y_lo);
+    JSAMPARRAY scratch = (*cinfo.mem->alloc_sarray)((j_common_ptr)&cinfo, JPOOL_IMAGE, cinfo.output_width * n, 1);
+    int skip_cols = rx - (int)xoff;
+    while ((int)cinfo.output_scanline < ry + rh) {
+        int y = (int)cinfo.output_scanline;
+        jpeg_read_scanlines(&cinfo, scratch, 1);
+        if (y < ry) continue;
+        uint8_t *dst = out + (size_t)(y - ry) * (size_t)rw * 3;
+        if (n == 3) memcpy(dst, scratch[0] + (size_t)skip_cols * 3, (size_t)rw * 3);
+        else convert_row(scratch[0] + (size_t)skip_cols * n, dst, rw, n);
+    }
     jpeg_destroy_decompress(&cinfo);
     return CCODECS_OK;
 }

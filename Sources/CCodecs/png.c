@@ -52,12 +52,12 @@ static int begin(png_structp png, png_infop info, png_source *s) {
     png_set_chunk_malloc_max(png, 8u << 20);
     png_read_info(png, info);
     ccodecs_status *st = s->status;
-    st->width = (int32_t)png_get_image_width(png, info);
-    st->height = (int32_t)png_get_image_height(png, info);
+    st->width = png_get_image_width(png, info);
+    st->height = png_get_image_height(png, info);
     st->components = png_get_channels(png, info);
-    if ((int64_t)st->width * (int64_t)st->height > s->limits->max_pixels) {
-        snprintf(st->message, sizeof st->message, "image %dx%d exceeds the pixel limit %lld",
-                 st->width, st->height, (long long)s->limits->max_pixels);
+    if (ccodecs_exceeds((uint64_t)st->width, (uint64_t)st->height, s->limits->max_pixels)) {
+        snprintf(st->message, sizeof st->message, "image %lldx%lld exceeds the pixel limit %lld",
+                 (long long)st->width, (long long)st->height, (long long)s->limits->max_pixels);
         return CCODECS_TOO_LARGE;
     }
     return CCODECS_OK;

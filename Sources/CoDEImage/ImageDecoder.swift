@@ -1,7 +1,8 @@
 import CCodecs
 import Foundation
 
-/// Decodes image files to ``RGBImage`` exactly as PIL's `Image.open(f).convert("RGB")` does.
+/// Decodes image files (JPEG, PNG, WebP, GIF, TIFF, BMP) to ``RGBImage`` as PIL's
+/// `Image.open(f).convert("RGB")` does (exceptions are listed in docs/images.md).
 ///
 /// The format comes from the magic bytes (``ImageFormat/detect(_:)``), not the file name. Each
 /// decoder reads the header first and checks ``ImageLimits`` before allocating pixels. Conversion
@@ -16,7 +17,7 @@ public enum ImageDecoder {
         do {
             let size = try FileManager.default.attributesOfItem(atPath: source)[.size] as? Int ?? 0
             if size > limits.maxFileBytes { throw ImageError.fileTooLarge(source: source, bytes: size, limit: limits.maxFileBytes) }
-            data = try Data(contentsOf: url, options: .mappedIfSafe)
+            data = try Data(contentsOf: url)  // read, not mapped: a file shrinking under a mapping would crash
         } catch let e as ImageError {
             throw e
         } catch {
@@ -34,7 +35,10 @@ public enum ImageDecoder {
         switch format {
         case .jpeg: return try decodeC(data, source, format, limits, header: ccodecs_jpeg_header, body: ccodecs_jpeg_decode)
         case .png: return try decodeC(data, source, format, limits, header: ccodecs_png_header, body: ccodecs_png_decode)
-        default: throw ImageError.unsupported(source: source, format: format, reason: "no \(format.name) decoder in this build")
+        case .webp: return try decodeC(data, source, format, limits, header: ccodecs_webp_header, body: ccodecs_webp_decode)
+        case .gif: return try decodeC(data, source, format, limits, header: ccodecs_gif_header, body: ccodecs_gif_decode)
+        case .tiff: return try decodeC(data, source, format, limits, header: ccodecs_tiff_header, body: ccodecs_tiff_decode)
+        case .bmp: return try BMPDecoder.decode(data, source: source, limits: limits)
         }
     }
 
@@ -62,9 +66,13 @@ extension ImageDecoder {
             try check(rc, status, source, format, limits)
             let w = Int(status.width), h = Int(status.height)
             guard w > 0, h > 0 else { throw ImageError.corrupt(source: source, format: format, reason: "image has size \(w)x\(h)") }
+            let (pixelCount, overflow) = w.multipliedReportingOverflow(by: h)  // the C side checked too; never trust one check
+            guard !overflow, pixelCount <= limits.maxPixels else {
+                throw ImageError.tooLarge(source: source, width: w, height: h, limit: limits.maxPixels)
+            }
             var rc2: Int32 = 0
             let pixels = [UInt8](unsafeUninitializedCapacity: w * h * 3) { buf, count in
-                rc2 = body(base, raw.count, &lim, buf.baseAddress, Int32(w), Int32(h), &status)
+                rc2 = body(base, raw.count, &lim, buf.baseAddress, Int32(clamping: w), Int32(clamping: h), &status)
                 if rc2 != 0 { buf.baseAddress!.initialize(repeating: 0, count: w * h * 3) }
                 count = w * h * 3
             }
@@ -83,7 +91,10 @@ extension ImageDecoder {
         case Int(CCODECS_UNSUPPORTED): throw ImageError.unsupported(source: source, format: format, reason: msg)
         case Int(CCODECS_SCAN_LIMIT): throw ImageError.tooManyScans(source: source, limit: limits.maxProgressiveScans)
         case Int(CCODECS_NO_MEMORY): throw ImageError.corrupt(source: source, format: format, reason: "out of memory: \(msg)")
-        default: throw ImageError.corrupt(source: source, format: format, reason: msg)
+        default:
+            // libjpeg's warnings already start with "Corrupt JPEG data: "; the error adds that prefix.
+            let prefix = "Corrupt \(format.name) data: "
+            throw ImageError.corrupt(source: source, format: format, reason: msg.hasPrefix(prefix) ? String(msg.dropFirst(prefix.count)) : msg)
         }
     }
 

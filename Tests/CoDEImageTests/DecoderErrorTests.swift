@@ -17,7 +17,7 @@ struct DecoderErrorTests {
 
     @Test("truncated JPEG and PNG files report truncation")
     func truncated() throws {
-        for name in ["jpeg_truncated.jpg", "jpeg_header_only.jpg", "png_truncated.png"] {
+        for name in ["jpeg_truncated.jpg", "jpeg_header_only.jpg", "png_truncated.png", "webp_truncated.webp", "gif_truncated.gif", "tiff_truncated.tif", "bmp_truncated.bmp"] {
             let e = try error(name)
             guard case .truncated = e else { Issue.record("\(name): expected .truncated, got \(e)"); continue }
             #expect(e.description.contains("truncated"))
@@ -72,7 +72,7 @@ struct DecoderErrorTests {
 
     @Test("every strict prefix of a JPEG and a PNG throws ImageError; none crashes")
     func everyPrefix() throws {
-        for name in ["jpeg_progressive_97x61.jpg", "png_p_trns_45x33.png"] {
+        for name in ["jpeg_progressive_97x61.jpg", "png_p_trns_45x33.png", "webp_lossy_83x61.webp", "gif_p_53x37.gif", "tiff_rgb_lzw_37x29.tif", "bmp_p_29x23.bmp"] {
             let data = try Data(contentsOf: Fixtures.url("images/\(name)"))
             // Prefixes that end before the last 12 bytes (a PNG's IEND chunk, a JPEG's last scan
             // bytes and EOI) miss image data, so each must fail with an ImageError.

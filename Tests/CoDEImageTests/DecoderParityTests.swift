@@ -13,6 +13,10 @@ enum ImageFixtures {
     }()
     static let jpegNames = names.filter { $0.hasPrefix("jpeg_") }
     static let pngNames = names.filter { $0.hasPrefix("png_") }
+    static let webpNames = names.filter { $0.hasPrefix("webp_") }
+    static let gifNames = names.filter { $0.hasPrefix("gif_") }
+    static let tiffNames = names.filter { $0.hasPrefix("tiff_") }
+    static let bmpNames = names.filter { $0.hasPrefix("bmp_") }
 
     /// PIL's `Image.open(f).convert("RGB")` as an RGBImage.
     static func pilRGB(_ name: String) throws -> RGBImage {
@@ -41,6 +45,8 @@ struct DecoderParityTests {
         // Guards against a silently shrunken fixture: parameterised tests over an empty list pass.
         #expect(ImageFixtures.jpegNames.count >= 8)
         #expect(ImageFixtures.pngNames.count >= 11)
+        #expect(ImageFixtures.webpNames.count >= 2 && ImageFixtures.gifNames.count >= 4)
+        #expect(ImageFixtures.tiffNames.count >= 8 && ImageFixtures.bmpNames.count >= 9)
         for mode in ["RGB", "L", "CMYK", "LA", "P", "RGBA", "1", "I;16"] {
             #expect(ImageFixtures.names.contains { ImageFixtures.reference.metadata["\($0).mode"] == mode }, "no fixture of PIL mode \(mode)")
         }
@@ -57,6 +63,34 @@ struct DecoderParityTests {
 
     @Test("PNG pixels equal PIL's exactly", arguments: ImageFixtures.pngNames)
     func png(name: String) throws {
+        try expectExact(name)
+    }
+
+    // Tolerance: exact. PIL 13 decodes WebP with libwebp (1.6) and this build with Debian's
+    // libwebp (1.2.4); both use libwebp's integer YUV->RGB with fancy upsampling, which has not
+    // changed between these versions, and lossless WebP is lossless.
+    @Test("WebP pixels equal PIL's exactly", arguments: ImageFixtures.webpNames)
+    func webp(name: String) throws {
+        try expectExact(name)
+    }
+
+    // Tolerance: exact. GIF is lossless palette data; frame 0 is composed on the logical screen
+    // with PIL's fill rule (transparency index, else index 0).
+    @Test("GIF first-frame pixels equal PIL's exactly", arguments: ImageFixtures.gifNames)
+    func gif(name: String) throws {
+        try expectExact(name)
+    }
+
+    // Tolerance: exact. Raw, LZW and deflate strips are lossless; JPEG-in-TIFF goes through
+    // libjpeg(-turbo) ISLOW with libjpeg's own YCbCr->RGB in both PIL's libtiff and Debian's.
+    @Test("TIFF pixels equal PIL's exactly", arguments: ImageFixtures.tiffNames)
+    func tiff(name: String) throws {
+        try expectExact(name)
+    }
+
+    // Tolerance: exact. BMP is uncompressed; 16-bit fields use PIL's integer scaling v * 255 / max.
+    @Test("BMP pixels equal PIL's exactly", arguments: ImageFixtures.bmpNames)
+    func bmp(name: String) throws {
         try expectExact(name)
     }
 

@@ -61,8 +61,50 @@ struct PreprocessTests {
         #expect(d.maxAbs == 0, "\(name): \(d)")
     }
 
+    // Tolerance: exact. The fused path must equal crop-then-normalise (both are exact per value).
+    @Test("fused inferenceTensor equals normalize(centerCrop) for crop, pad and mixed axes")
+    func fusedEqualsComposed() throws {
+        let image = try ImageFixtures.pilRGB("jpeg_422_101x67.jpg")
+        for size in [1, 30, 67, 68, 80, 101, 102, 150] {
+            var fused = [Float](repeating: .nan, count: 3 * size * size), composed = fused
+            fused.withUnsafeMutableBufferPointer { Preprocess.inferenceTensor(image, size: size, into: $0.baseAddress!) }
+            composed.withUnsafeMutableBufferPointer { ImageNetNormalization.normalize(Preprocess.centerCrop(image, size: size), into: $0.baseAddress!) }
+            #expect(fused == composed, "size \(size)")
+        }
+    }
+
     @Test("the fixture has end-to-end tensors for JPEG and PNG")
     func tensorCoverage() {
         #expect(Self.tensors.contains { $0.hasPrefix("jpeg_") } && Self.tensors.contains { $0.hasPrefix("png_") })
+    }
+}
+
+@Suite("Region decoding for centre crops")
+struct CenterCropDecodeTests {
+    // Tolerance: exact. decodeCenterCrop must equal the full decode followed by centerCrop;
+    // JPEGs of every subsampling, progressive, gray, CMYK, and sizes that crop, pad or both.
+    @Test("decodeCenterCrop equals centerCrop(decode) for every fixture and many sizes", arguments: ImageFixtures.names)
+    func matchesFullDecode(name: String) throws {
+        let data = try Data(contentsOf: ImageFixtures.url(name))
+        let full = try ImageDecoder.decode(data: data, source: name)
+        for size in [1, 7, 16, 31, 32, 33, 48, 64, 100, 224] {
+            let fast = try Preprocess.decodeCenterCrop(data: data, source: name, size: size)
+            #expect(fast == Preprocess.centerCrop(full, size: size), "\(name) size \(size)")
+        }
+    }
+
+    @Test("region decoding of larger JPEGs (4:2:0, 4:2:2, 4:4:4, progressive, gray, CMYK)")
+    func largerJPEGs() throws {
+        var rng = Xoshiro256(seed: 5)
+        for (w, h) in [(640, 480), (301, 517), (1000, 250)] {
+            var px = [UInt8](repeating: 0, count: w * h * 3)
+            for i in px.indices { px[i] = UInt8(truncatingIfNeeded: (i / 3 % w) * 3 + (i / 3 / w) * 5 + Int(rng.next() % 24)) }
+            let data = try ImageEncoder.jpeg(RGBImage(width: w, height: h, pixels: px), quality: 85)
+            let full = try ImageDecoder.decode(data: data, source: "gen")
+            for size in [224, 200, 97] {
+                #expect(try Preprocess.decodeCenterCrop(data: data, source: "gen", size: size) == Preprocess.centerCrop(full, size: size),
+                        "\(w)x\(h) size \(size)")
+            }
+        }
     }
 }

@@ -1,0 +1,6 @@
+import FuzzSupport
+
+@_cdecl("FuzzBMP_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    runFuzzer(argc, argv) { fuzzDecode($0, $1, .bmp) }
+}
