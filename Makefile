@@ -1,12 +1,20 @@
-# CoDEKit: every entry point installs what it needs first (Debian 12, run as root).
+# CoDEKit. Every entry point installs what it needs first (Debian 12, as root or with sudo).
 SHELL := /bin/bash
-APT_PACKAGES := pkg-config libopenblas-dev liblapacke-dev libjpeg62-turbo-dev libpng-dev
+APT_PACKAGES := pkg-config libopenblas-dev liblapacke-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libtiff-dev
 SWIFT ?= swift
+# Release builds are tuned for the CPU they run on (AVX2/AVX-512 vector math); CPU=x86-64 gives
+# a portable binary.
+CPU ?= native
+RELEASE := -c release -Xswiftc -target-cpu -Xswiftc $(CPU)
+BIN = $$($(SWIFT) build $(RELEASE) --show-bin-path)
+PYTHON ?= python3
 VENV ?= .venv
+BENCH_DIR ?= bench-results
+SAMPLES ?= .build/samples
 
-.PHONY: deps build test run bench fixtures clean
+.PHONY: deps build test run samples bench bench-encoder bench-memory bench-classifiers bench-images bench-augment bench-peers fixtures fuzz clean
 
-# Installs the Debian packages that are missing (apt-get update first, only when needed).
+# Installs the Debian packages that are missing (apt-get update first, only when something is missing).
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
@@ -18,29 +26,78 @@ deps:
 	fi
 
 build: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build $(RELEASE)
 
 test: deps
 	$(SWIFT) test
 
-clean:
-	rm -rf .build
+# Sample photographs: the real photos scikit-image's Debian package ships (astronaut, cat,
+# coffee, rocket, ...), extracted from the .deb without installing it, plus its truncated JPEG.
+samples:
+	@if [ ! -f $(SAMPLES)/.done ]; then \
+	  set -e; tmp=$$(mktemp -d); \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  (cd $$tmp && (apt-get download -qq python3-skimage 2>/dev/null || ($$SUDO apt-get update -qq && apt-get download -qq python3-skimage))); \
+	  dpkg-deb -x $$tmp/python3-skimage_*.deb $$tmp/x; \
+	  mkdir -p $(SAMPLES); d=$$tmp/x/usr/lib/python3/dist-packages/skimage/data; \
+	  cp $$d/astronaut.png $$d/chelsea.png $$d/coffee.png $$d/camera.png $$d/motorcycle_left.png \
+	     $$d/rocket.jpg $$d/hubble_deep_field.jpg $$d/retina.jpg $$d/truncated.jpg $(SAMPLES)/; \
+	  rm -rf $$tmp; touch $(SAMPLES)/.done; \
+	fi
 
-# Augmentation + view-sampler throughput on 1 and 2 threads (table on stdout, JSON in .build/bench/).
-bench: bench-augment
-.PHONY: bench-augment
+run: build samples
+	$(BIN)/code-embed --model Tests/Fixtures/model/tiny-transformers $(SAMPLES) || [ $$? = 1 ]
+
+# Everything make bench measures is printed and written to $(BENCH_DIR)/*.json.
+bench: bench-encoder bench-memory bench-classifiers bench-images bench-augment
+
+bench-encoder: deps
+	$(SWIFT) build $(RELEASE) --product code-bench
+	$(BIN)/code-bench --threads 2 --training --output $(BENCH_DIR)/encoder.json
+
+# Peak memory of one CoDE step (micro-batch 32) at a logical batch of 64 and of 128 pairs.
+bench-memory: deps
+	$(SWIFT) build $(RELEASE) --product code-bench
+	$(BIN)/code-bench --threads 2 --step-memory 64 --output $(BENCH_DIR)/step-memory-64.json
+	$(BIN)/code-bench --threads 2 --step-memory 128 --output $(BENCH_DIR)/step-memory-128.json
+
+bench-classifiers: deps
+	$(SWIFT) build $(RELEASE) --product code-bench-classifiers
+	$(BIN)/code-bench-classifiers --output $(BENCH_DIR)/classifiers.json
+
 bench-images: deps
 	$(SWIFT) build $(RELEASE) --product code-bench-images
 	$(BIN)/code-bench-images --make-inputs .build/bench-jpegs --count 64
 	$(BIN)/code-bench-images --input .build/bench-jpegs --threads 1,2 --output $(BENCH_DIR)/images.json
 
 bench-augment: deps
-	$(SWIFT) build -c release --product code-bench-augment
-	mkdir -p .build/bench
-	$$($(SWIFT) build -c release --show-bin-path)/code-bench-augment --output .build/bench/augment.json
+	$(SWIFT) build $(RELEASE) --product code-bench-augment
+	$(BIN)/code-bench-augment --output $(BENCH_DIR)/augment.json
+
+# The Python peers (PyTorch eager, ONNX Runtime, scikit-learn, Pillow) in a venv; separate from
+# `make bench` because they download about 1 GB of wheels. Run after bench-images (its JPEGs).
+bench-peers: $(VENV)/.done
+	$(VENV)/bin/python Benchmarks/peers/vit_peers.py --threads 2 --output $(BENCH_DIR)/peers.json
+	$(VENV)/bin/python Benchmarks/classifiers/sklearn_peer.py --output $(BENCH_DIR)/sklearn.json
+	$(VENV)/bin/python Benchmarks/images/pillow_peer.py .build/bench-jpegs --output $(BENCH_DIR)/pillow.json
+
+$(VENV)/.done:
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q torch timm transformers safetensors 'numpy<2' scikit-learn==1.3.2 pillow onnx onnxruntime
+	touch $@
+
+# Regenerates every committed test fixture (needs the venv).
+fixtures: $(VENV)/.done
+	$(VENV)/bin/python Tests/Fixtures/make_model_fixtures.py
+	$(VENV)/bin/python Tests/Fixtures/make_contrastive_fixtures.py
+	$(VENV)/bin/python Tests/Fixtures/make_classifier_fixtures.py
+	$(VENV)/bin/python Tests/Fixtures/make_augment_fixtures.py
+	$(VENV)/bin/python Tests/Fixtures/make_image_fixtures.py
 
 # libFuzzer targets for every image decoder, the tar reader and the safetensors reader, each run
 # for FUZZ_SECONDS (default 30); crashing inputs land in Fuzz/.work/crashers/. See Fuzz/run.sh.
-.PHONY: fuzz
 fuzz: deps
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-30} Fuzz/run.sh
+
+clean:
+	rm -rf .build
