@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "CoDEContrastive", targets: ["CoDEContrastive"]),
         .library(name: "CoDEClassifiers", targets: ["CoDEClassifiers"]),
         .executable(name: "code-embed", targets: ["code-embed"]),
+        .executable(name: "code-train", targets: ["code-train"]),
         .executable(name: "code-fit", targets: ["code-fit"]),
         .executable(name: "code-detect", targets: ["code-detect"]),
     ],
@@ -49,6 +50,7 @@ let package = Package(
 
         // MARK: Example executables
         .executableTarget(name: "code-embed", dependencies: ["CoDEKit", argumentParser], path: "Examples/code-embed"),
+        .executableTarget(name: "code-train", dependencies: ["CoDEKit", argumentParser], path: "Examples/code-train"),
         .executableTarget(name: "code-fit", dependencies: ["CoDEClassifiers", argumentParser], path: "Examples/code-fit"),
         .executableTarget(name: "code-detect", dependencies: ["CoDEClassifiers", "CoDECore", argumentParser], path: "Examples/code-detect"),
 

@@ -4,3 +4,4 @@
 @_exported import CoDEModel
 @_exported import CoDEContrastive
 @_exported import CoDEAugment
+@_exported import CoDEClassifiers

@@ -1,0 +1,188 @@
+// code-train: train a CoDE encoder from scratch on a dataset of real and generated images.
+import ArgumentParser
+import CoDEKit
+import Foundation
+
+/// Set by SIGINT/SIGTERM; the loop saves a checkpoint and exits after the current step.
+nonisolated(unsafe) var stopRequested: sig_atomic_t = 0
+
+struct CodeTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "code-train",
+        abstract: "Train a CoDE encoder (ViT, contrastive global + multi-scale InfoNCE) from scratch.",
+        discussion: """
+        DATASET: a folder with real/ and fake/, a CSV manifest (FILE.csv or FILE.csv#SPLIT), or WebDataset
+        .tar shards (a file or a folder of them); several joined with commas.
+        OUTPUT gets checkpoint/ (encoder in transformers layout + optimizer state; resumable), model/
+        (the final encoder) and train-log.jsonl. Ctrl-C saves a checkpoint and exits; --resume continues
+        bit for bit.
+        """)
+
+    @Option(help: "Training data (see DATASET).") var data: String
+    @Option(help: "Output folder.") var output: String
+    @Option(help: "Encoder shape: tiny (224x224, CoDE's ViT-Tiny) or tiny32 (32x32 inputs, patch 4, for CIFAKE).")
+    var config: String = "tiny"
+    @Option(help: "Epochs (one epoch = min(#real, #fake) pairs).") var epochs: Int = 10
+    @Option(help: "(real, fake) pairs per logical batch: the InfoNCE negatives.") var pairsPerBatch: Int = 32
+    @Option(help: "Images per forward/backward pass (bounds memory, not the result).") var microBatch: Int = 32
+    @Option(help: "Peak learning rate (default: the authors' 2e-3 at 256, scaled linearly to the batch of pairs).")
+    var lr: Double?
+    @Option(help: "Linear warm-up, in epochs (per-step schedule).") var warmupEpochs: Double = 1
+    @Option(help: "AdamW weight decay (timm's default).") var weightDecay: Float = 2e-5
+    @Option(help: "Global gradient-norm clipping (0: none).") var clipNorm: Float = 1.0
+    @Option(help: "Largest number of heavy-augmentation operations per view (the authors' k).") var maxOps: Int = 2
+    @Flag(help: "Roll the augmented views within the batch (the authors' roll_index).") var roll = false
+    @Option(help: "Seed for initialisation, pairing, views and rolls.") var seed: UInt64 = 0
+    @Option(help: "Save a checkpoint every N steps (and at the end).") var checkpointEvery: Int = 50
+    @Option(help: "Linear-probe accuracy on this dataset after each epoch.") var val: String?
+    @Option(help: "Stop after this many optimizer steps in this invocation (for chunked runs; resume later).")
+    var maxSteps: Int?
+    @Flag(help: "Continue from OUTPUT/checkpoint.") var resume = false
+    @Option(help: "Worker threads (default: all cores).") var threads: Int?
+
+    func validate() throws {
+        if !["tiny", "tiny32"].contains(config) { throw ValidationError("--config must be tiny or tiny32") }
+        if epochs < 1 || pairsPerBatch < 2 || microBatch < 1 || checkpointEvery < 1 {
+            throw ValidationError("--epochs, --micro-batch and --checkpoint-every must be at least 1, --pairs-per-batch at least 2")
+        }
+    }
+
+    func fail(_ message: String) -> ExitCode {
+        FileHandle.standardError.write(Data("code-train: \(message)\n".utf8))
+        return ExitCode(2)
+    }
+
+    func run() throws {
+        if let t = threads { Threading.count = t }
+        let outDir = URL(fileURLWithPath: output)
+        let ckpt = outDir.appendingPathComponent("checkpoint")
+        let vit: ViTConfiguration = config == "tiny32" ? .tiny32 : .tiny
+        let dataset: ImageDataset, valSet: ImageDataset?
+        do {
+            dataset = try DatasetSpec.open(data)
+            valSet = try val.map { try DatasetSpec.open($0) }
+        } catch { throw fail("\(error)") }
+
+        let augmentation = try HeavyAugmentation(maxOps: maxOps, jpegCodec: TurboJPEGCodec())
+        let views = try ViewSampler(size: vit.imageSize, augmentation: augmentation)
+        let trainingData: TrainingData
+        do { trainingData = try TrainingData(dataset: dataset, views: views, pairsPerBatch: pairsPerBatch, seed: seed) } catch { throw fail("\(error)") }
+        let perEpoch = trainingData.batchesPerEpoch
+        let totalSteps = epochs * perEpoch
+        let peak = lr ?? CosineSchedule.linearlyScaled(2e-3, batchSize: pairsPerBatch)
+        let schedule = CosineSchedule(baseLR: peak, totalSteps: totalSteps, warmupSteps: Int((warmupEpochs * Double(perEpoch)).rounded()))
+        let trainerConfig = TrainerConfiguration(microBatch: microBatch, schedule: schedule,
+                                                 adamW: AdamWConfiguration(weightDecay: weightDecay),
+                                                 clipNorm: clipNorm > 0 ? clipNorm : nil, rollAugmentedViews: roll)
+        let trainer = Trainer(model: ViT(configuration: vit, seed: seed), configuration: trainerConfig, seed: seed)
+        if resume {
+            do { try trainer.restore(from: ckpt) } catch { throw fail("--resume: \(error)") }
+        } else if FileManager.default.fileExists(atPath: ckpt.path) {
+            throw fail("\(ckpt.path) exists: pass --resume to continue it, or choose another --output")
+        }
+        try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
+        let log = try JSONLLog(url: outDir.appendingPathComponent("train-log.jsonl"))
+        if trainer.step == 0 {
+            log.write(["event": "start", "data": data, "images": dataset.count, "real": dataset.realCount, "fake": dataset.fakeCount,
+                       "config": config, "epochs": epochs, "pairs_per_batch": pairsPerBatch, "micro_batch": microBatch,
+                       "steps_per_epoch": perEpoch, "total_steps": totalSteps, "peak_lr": peak, "warmup_steps": schedule.warmupSteps,
+                       "weight_decay": Double(weightDecay), "clip_norm": Double(clipNorm), "max_ops": maxOps, "roll": roll, "seed": Double(seed),
+                       "threads": Threading.count, "kernel": BLAS.kernelSelection])
+        } else {
+            log.write(["event": "resume", "step": trainer.step])
+        }
+        signal(SIGINT) { _ in stopRequested = 1 }
+        signal(SIGTERM) { _ in stopRequested = 1 }
+
+        let start = Date()
+        let startStep = trainer.step
+        var stepsThisRun = 0
+        var savedStep = -1
+        func save(_ why: String) throws {
+            try trainer.save(to: ckpt, metadata: ["codetrain.data": data, "codetrain.config": config])
+            savedStep = trainer.step
+            log.write(["event": "checkpoint", "step": trainer.step, "reason": why])
+        }
+        outer: for epoch in (trainer.step / perEpoch)..<epochs {
+            let first = epoch == trainer.step / perEpoch ? trainer.step % perEpoch : 0
+            let batches = trainingData.batches(epoch: epoch, from: first)
+            var batchIndex = first
+            while let groups = batches.next() {
+                let report: StepReport
+                do { report = try trainer.step(groups: groups, batch: pairsPerBatch) } catch {
+                    log.write(["event": "error", "step": trainer.step, "message": "\(error)"])
+                    throw fail("\(error)")
+                }
+                stepsThisRun += 1
+                batchIndex += 1
+                let elapsed = Date().timeIntervalSince(start)
+                let rate = Double(trainer.step - startStep) / elapsed
+                let eta = Double(totalSteps - trainer.step) / max(rate, 1e-9)
+                log.write(["event": "step", "step": report.step, "epoch": epoch, "loss": report.loss, "l_real": report.lReal,
+                           "l_fake": report.lFake, "l_real_global": report.lRealGlobal, "l_real_local": report.lRealLocal,
+                           "l_fake_global": report.lFakeGlobal, "l_fake_local": report.lFakeLocal, "lr": Double(report.learningRate),
+                           "grad_norm": report.gradientNorm, "seconds": report.seconds, "images_per_second": report.imagesPerSecond,
+                           "skipped_pairs": trainingData.skipped])
+                progress(String(format: "step %d/%d epoch %d | loss %.4f (real %.4f, fake %.4f) | lr %.2e | |g| %.3f | %.1f img/s | ETA %@",
+                                report.step, totalSteps, epoch + 1, report.loss, report.lReal, report.lFake, report.learningRate,
+                                report.gradientNorm, report.imagesPerSecond, duration(eta)))
+                if stopRequested != 0 { try save("interrupted"); progressDone(); print("code-train: interrupted; checkpoint saved at step \(trainer.step)"); throw ExitCode(130) }
+                if trainer.step % checkpointEvery == 0 { try save("every \(checkpointEvery) steps") }
+                if let m = maxSteps, stepsThisRun >= m { try save("--max-steps"); break outer }
+            }
+            if batchIndex < perEpoch { continue }  // epoch ended early only if pairs were skipped
+            if let valSet {
+                let (acc, n) = try linearProbeAccuracy(model: trainer.model, dataset: valSet)
+                log.write(["event": "val", "epoch": epoch + 1, "step": trainer.step, "linear_probe_accuracy": acc, "images": n])
+                progressDone()
+                print(String(format: "code-train: epoch %d linear-probe accuracy on --val: %.2f%% (%d images, 2-fold)", epoch + 1, 100 * acc, n))
+            }
+        }
+        progressDone()
+        if savedStep != trainer.step { try save("end") }
+        if trainer.step >= totalSteps {
+            try trainer.model.save(to: outDir.appendingPathComponent("model"), metadata: ["codekit.step": String(trainer.step), "codetrain.data": data])
+            log.write(["event": "done", "step": trainer.step, "seconds": Date().timeIntervalSince(start)])
+            print("code-train: done, \(trainer.step) steps; encoder in \(outDir.appendingPathComponent("model").path)")
+        } else {
+            print("code-train: stopped at step \(trainer.step) of \(totalSteps); continue with --resume")
+        }
+        if trainingData.skipped > 0 { print("code-train: \(trainingData.skipped) pairs skipped (unreadable files; see the log)") }
+    }
+}
+
+func duration(_ s: Double) -> String {
+    guard s.isFinite else { return "?" }
+    let t = Int(s)
+    return t >= 3600 ? String(format: "%dh%02dm", t / 3600, (t % 3600) / 60) : String(format: "%dm%02ds", t / 60, t % 60)
+}
+
+let isTTY = isatty(2) != 0
+nonisolated(unsafe) var lastProgress = Date.distantPast
+func progress(_ line: String) {
+    if isTTY {
+        FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
+    } else if Date().timeIntervalSince(lastProgress) >= 30 {
+        lastProgress = Date()
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}
+func progressDone() { if isTTY { FileHandle.standardError.write(Data("\n".utf8)) } }
+
+/// Appends one JSON object per line, flushed at once (the log survives a crash).
+final class JSONLLog {
+    let handle: FileHandle
+    init(url: URL) throws {
+        if !FileManager.default.fileExists(atPath: url.path) { FileManager.default.createFile(atPath: url.path, contents: nil) }
+        handle = try FileHandle(forWritingTo: url)
+        try handle.seekToEnd()
+    }
+    func write(_ object: [String: Any]) {
+        var o = object
+        o["time"] = ISO8601DateFormatter().string(from: Date())
+        guard let d = try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]) else { return }
+        handle.write(d + Data("\n".utf8))
+    }
+}
+
+CodeTrain.main()

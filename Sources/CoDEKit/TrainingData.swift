@@ -1,0 +1,121 @@
+import Foundation
+import Logging
+
+/// Logical batches of CoDE views from a dataset: deterministic (real, fake) pairing and shuffling
+/// per epoch (``PairSampler``), decoding and view sampling on worker threads (``ImageLoader``),
+/// eight ImageNet-normalised groups per batch for ``Trainer``.
+///
+/// The views of pair `k` of epoch `e` depend only on `(seed, e, k)`, so a run resumed at any
+/// batch sees exactly the views the uninterrupted run would have seen.
+public final class TrainingData: @unchecked Sendable {
+    public let dataset: ImageDataset
+    public let pairs: PairSampler
+    public let views: ViewSampler
+    public let pairsPerBatch: Int
+    public let seed: UInt64
+    public let workers: Int
+    let reader: SampleReader
+    let logger: Logger?
+
+    public init(dataset: ImageDataset, views: ViewSampler, pairsPerBatch: Int, seed: UInt64,
+                workers: Int = Threading.count, reader: SampleReader = SampleReader(), logger: Logger? = nil) throws {
+        guard pairsPerBatch >= 1 else { throw TrainerError.badBatch("pairs per batch must be at least 1") }
+        self.dataset = dataset
+        pairs = PairSampler(dataset: dataset, seed: seed)
+        guard pairs.pairsPerEpoch >= pairsPerBatch else {
+            throw TrainerError.badBatch("the dataset gives \(pairs.pairsPerEpoch) (real, fake) pairs per epoch, fewer than one batch of \(pairsPerBatch)")
+        }
+        self.views = views
+        self.pairsPerBatch = pairsPerBatch
+        self.seed = seed
+        self.workers = workers
+        self.reader = reader
+        self.logger = logger
+    }
+
+    /// Full batches per epoch (the last partial batch is dropped).
+    public var batchesPerEpoch: Int { pairs.pairsPerEpoch / pairsPerBatch }
+
+    /// The batches of `epoch` from batch `first` on. Each element is the eight groups (in
+    /// ``CoDEView`` order) of `pairsPerBatch` pairs; pairs with an unreadable file are skipped
+    /// (logged, counted by ``skipped``), so a batch is filled from the following pairs.
+    public func batches(epoch: Int, from first: Int = 0) -> AnyIterator<[FloatBuffer]> {
+        let list = Array(pairs.pairs(epoch: epoch).prefix(batchesPerEpoch * pairsPerBatch))
+        let offset = first * pairsPerBatch
+        let jobs = list[min(offset, list.count)...].map { [$0.real, $0.fake] }
+        let stride = 3 * views.size * views.size
+        let viewSampler = views
+        let epochSeed = Xoshiro256(seed: seed ^ 0xC0DE_7EA1).fork(UInt64(epoch))
+        let loader = ImageLoader<[Float]>(dataset: dataset, jobs: jobs, reader: reader, workers: workers, prefetch: 2 * pairsPerBatch,
+                                          seed: seed, logger: logger) { images, job, _ in
+            // View t of the pair at absolute position p of the epoch draws from fork(8 p + t).
+            var out = [Float](repeating: 0, count: 8 * stride)
+            try out.withUnsafeMutableBufferPointer { buf in
+                for g in CoDEViewBatch.Group.allCases {
+                    var rng = epochSeed.fork(UInt64(8 * (offset + job) + g.rawValue))
+                    let source = (g == .real || g == .augReal || g == .globalReal || g == .localReal) ? images[0] : images[1]
+                    let view = try viewSampler.view(source, group: g, using: &rng)
+                    ImageNetNormalization.normalize(view, into: buf.baseAddress! + g.rawValue * stride)
+                }
+            }
+            return out
+        }
+        if let previous = current { skippedBefore += previous.skipped; previous.close() }
+        current = loader
+        let B = pairsPerBatch
+        return AnyIterator {
+            let groups = (0..<8).map { _ in FloatBuffer(count: B * stride) }
+            var filled = 0
+            while filled < B, let item = loader.next() {
+                item.item.withUnsafeBufferPointer { v in
+                    for g in 0..<8 { (groups[g].pointer + filled * stride).update(from: v.baseAddress! + g * stride, count: stride) }
+                }
+                filled += 1
+            }
+            return filled == B ? groups : nil
+        }
+    }
+
+    private var current: ImageLoader<[Float]>?
+    private var skippedBefore = 0
+
+    /// Pairs skipped so far because a file could not be read or decoded.
+    public var skipped: Int { skippedBefore + (current?.skipped ?? 0) }
+}
+
+/// A linear probe of an encoder: embeddings of `dataset`, logistic regression (C 0.316,
+/// balanced) fitted on the even-indexed samples and tested on the odd ones, then the reverse;
+/// returns the mean accuracy of the two folds (and how many images were embedded).
+public func linearProbeAccuracy(model: ViT, dataset: ImageDataset, workers: Int = Threading.count) throws -> (accuracy: Double, images: Int) {
+    let embedder = Embedder(model: model)
+    let loader = ImageLoader.inference(dataset: dataset, size: model.configuration.imageSize, workers: workers)
+    var vectors: [[Float]] = [], labels: [Verdict] = []
+    var batch: [[Float]] = [], batchLabels: [Verdict] = []
+    func flush() {
+        guard !batch.isEmpty else { return }
+        let n = model.configuration.imageFloats
+        let input = FloatBuffer(count: batch.count * n)
+        for (i, t) in batch.enumerated() { t.withUnsafeBufferPointer { (input.pointer + i * n).update(from: $0.baseAddress!, count: n) } }
+        let out = FloatBuffer(count: batch.count * model.configuration.width)
+        embedder.model.embed(input.pointer, batch: batch.count, into: out.pointer)
+        let D = model.configuration.width
+        for i in 0..<batch.count { vectors.append(out.array((i * D)..<((i + 1) * D))) }
+        labels += batchLabels
+        batch = []; batchLabels = []
+    }
+    for item in loader {
+        batch.append(item.item)
+        batchLabels.append(dataset.samples[item.job].label == .real ? .real : .fake)
+        if batch.count == 32 { flush() }
+    }
+    flush()
+    let even = Array(stride(from: 0, to: vectors.count, by: 2)), odd = Array(stride(from: 1, to: vectors.count, by: 2))
+    let x = EmbeddingMatrix(vectors, dimension: model.configuration.width)
+    var accs: [Double] = []
+    for (fitIdx, testIdx) in [(even, odd), (odd, even)] {
+        let lr = try LogisticRegression.fit(x.select(fitIdx), labels: fitIdx.map { labels[$0] }, hyperparameters: .init())
+        let p = try lr.predict(x.select(testIdx))
+        accs.append(Double(zip(p, testIdx).filter { $0.0.verdict == labels[$0.1] }.count) / Double(max(1, testIdx.count)))
+    }
+    return ((accs[0] + accs[1]) / 2, vectors.count)
+}
