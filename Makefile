@@ -12,7 +12,7 @@ VENV ?= .venv
 BENCH_DIR ?= bench-results
 SAMPLES ?= .build/samples
 
-.PHONY: deps build test run samples bench bench-encoder bench-memory bench-classifiers bench-images bench-augment bench-peers fixtures fuzz clean
+.PHONY: deps build test run samples bench bench-encoder bench-memory bench-detect bench-classifiers bench-images bench-augment bench-peers fixtures fuzz clean
 
 # Installs the Debian packages that are missing (apt-get update first, only when something is missing).
 deps:
@@ -49,7 +49,7 @@ run: build samples
 	$(BIN)/code-embed --model Tests/Fixtures/model/tiny-transformers $(SAMPLES) || [ $$? = 1 ]
 
 # Everything make bench measures is printed and written to $(BENCH_DIR)/*.json.
-bench: bench-encoder bench-memory bench-classifiers bench-images bench-augment
+bench: bench-encoder bench-memory bench-detect bench-classifiers bench-images bench-augment
 
 bench-encoder: deps
 	$(SWIFT) build $(RELEASE) --product code-bench
@@ -60,6 +60,13 @@ bench-memory: deps
 	$(SWIFT) build $(RELEASE) --product code-bench
 	$(BIN)/code-bench --threads 2 --step-memory 64 --output $(BENCH_DIR)/step-memory-64.json
 	$(BIN)/code-bench --threads 2 --step-memory 128 --output $(BENCH_DIR)/step-memory-128.json
+
+# Files -> embeddings (what code-detect runs) on 1,000 640x480 JPEGs vs the batch-32 forward rate.
+bench-detect: deps
+	$(SWIFT) build $(RELEASE) --product code-bench
+	$(SWIFT) build $(RELEASE) --product code-bench-images
+	$(BIN)/code-bench-images --make-inputs .build/bench-jpegs-1000 --count 1000
+	$(BIN)/code-bench --threads 2 --embed-dir .build/bench-jpegs-1000 --output $(BENCH_DIR)/detect.json
 
 bench-classifiers: deps
 	$(SWIFT) build $(RELEASE) --product code-bench-classifiers

@@ -41,6 +41,8 @@ struct CodeBench: ParsableCommand {
     @Option(help: "Instead of the benchmark, run one CoDE step with this many (real, fake) pairs and report peak memory.")
     var stepMemory: Int?
     @Option(help: "Micro-batch for --step-memory and --training.") var microBatch = 32
+    @Option(help: "Instead of the benchmark, embed every image in this folder (decode + centre crop + forward, batch 32) and compare with the batch-32 forward rate.")
+    var embedDir: String?
 
     func shapes(batch B: Int, config c: ViTConfiguration) -> [GemmShape] {
         let T = c.tokens, D = c.width, F = c.mlpWidth, H = c.heads, hd = c.headDim, L = c.depth
@@ -130,6 +132,29 @@ struct CodeBench: ParsableCommand {
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]), to: url)
     }
 
+    /// Files → embeddings through `Embedder` (what code-embed and code-detect run), against the
+    /// encoder's own batch-32 forward rate measured in the same process.
+    func runEmbedFiles(_ dir: String) throws {
+        let c = ViTConfiguration.tiny
+        let model = ViT(configuration: c, seed: 0)
+        let files = try InputFiles.expand([dir])
+        let input = FloatBuffer(fixtureUniform(seed: 3, count: 32 * c.imageFloats))
+        let out = FloatBuffer(count: 32 * c.width)
+        for _ in 0..<2 { model.embed(input.pointer, batch: 32, into: out.pointer) }
+        let forward = 32 / median((0..<repeats).map { _ in time { model.embed(input.pointer, batch: 32, into: out.pointer) } })
+        let embedder = Embedder(model: model)
+        var errors = 0
+        let seconds = time { embedder.embed(files: files, batchSize: 32) { r in if r.error != nil { errors += 1 } } }
+        let ips = Double(files.count) / seconds
+        print(String(format: "embed %d files from %@: %.1f images/s (%d errors); encoder forward at batch 32: %.1f images/s; ratio %.1f%%",
+                     files.count, dir as NSString, ips, errors, forward, 100 * ips / forward))
+        let url = URL(fileURLWithPath: output)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let json: [String: Any] = ["files": files.count, "errors": errors, "images_per_second": ips,
+                                   "forward_batch32_images_per_second": forward, "ratio": ips / forward, "threads": threads]
+        try AtomicFile.write(try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]), to: url)
+    }
+
     /// Forward + backward + AdamW images/s at the micro-batch, and the training sgemm ceiling.
     func trainingBenchmark(_ model: ViT) -> [String: Any] {
         let c = model.configuration
@@ -167,6 +192,7 @@ struct CodeBench: ParsableCommand {
     func run() throws {
         Threading.count = threads
         if let pairs = stepMemory { return try runStepMemory(pairs) }
+        if let dir = embedDir { return try runEmbedFiles(dir) }
         let c = ViTConfiguration.tiny
         print("CoDEKit encoder benchmark — ViT-Tiny \(c.imageSize)x\(c.imageSize), \(threads) threads, median of \(repeats)")
         print("\(BLAS.kernelSelection); \(ProcessInfo.processInfo.activeProcessorCount) cores visible\n")

@@ -43,6 +43,14 @@ public final class Embedder: @unchecked Sendable {
         return (0..<images.count).map { Array(flat[($0 * c.width)..<(($0 + 1) * c.width)]) }
     }
 
+    /// The bytes of a file, with the size limit checked first.
+    static func read(_ url: URL, limits: ImageLimits) throws -> Data {
+        let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? nil
+        guard let size else { throw ImageError.unreadable(source: url.path, reason: "no such file or not readable") }
+        if size > limits.maxFileBytes { throw ImageError.fileTooLarge(source: url.path, bytes: size, limit: limits.maxFileBytes) }
+        do { return try Data(contentsOf: url) } catch { throw ImageError.unreadable(source: url.path, reason: error.localizedDescription) }
+    }
+
     /// Decodes and embeds files in batches of `batchSize`, calling `body` once per file in input order.
     public func embed(files: [URL], batchSize: Int = 32, _ body: (EmbeddingResult) throws -> Void) rethrows {
         precondition(batchSize > 0, "Embedder: batch size must be positive")
@@ -58,7 +66,9 @@ public final class Embedder: @unchecked Sendable {
             errors.withUnsafeMutableBufferPointer { err in
                 Threading.parallelFor(batch.count) { i in
                     do {
-                        let img = try ImageDecoder.decode(contentsOf: batch[i], limits: limits)
+                        // Only the centre crop of a JPEG is decoded (identical to decode + crop).
+                        let data = try Self.read(batch[i], limits: limits)
+                        let img = try Preprocess.decodeCenterCrop(data: data, source: batch[i].path, size: c.imageSize, limits: limits)
                         Preprocess.inferenceTensor(img, size: c.imageSize, into: input.pointer + i * n)
                     } catch {
                         err[i] = "\(error)"
