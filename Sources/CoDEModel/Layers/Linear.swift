@@ -13,7 +13,7 @@ enum Linear {
 
     /// Rows per block: big enough that repacking the weights per block costs a few percent,
     /// small enough that a block of outputs stays in L2 for the epilogue.
-    static let blockRows = 512
+    static let blockRows = 1024
 
     /// `y = x W^T + b`, or `y += x W^T + b` when `accumulate` (residual connections), then the
     /// epilogue. Blocks of rows are spread over the threads, one single-threaded sgemm each.
