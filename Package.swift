@@ -27,7 +27,7 @@ let package = Package(
             name: "CoDECore",
             dependencies: ["COpenBLAS", .product(name: "Logging", package: "swift-log")]
         ),
-        .target(name: "CCodecs", linkerSettings: ["jpeg", "png16", "webp", "gif", "tiff"].map { .linkedLibrary($0) }),
+        .target(name: "CCodecs", linkerSettings: ["jpeg", "png16", "webp", "webpdemux", "gif", "tiff"].map { .linkedLibrary($0) }),
         .target(name: "CoDEImage", dependencies: ["CoDECore", "CCodecs", .product(name: "Logging", package: "swift-log")]),
         .target(name: "_CoDETestSupport", dependencies: ["CoDECore"], path: "Tests/_CoDETestSupport"),
 
