@@ -33,7 +33,7 @@ let package = Package(
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
         // setjmp-based error handling of libjpeg/libpng/giflib/libtiff/libwebp must live in C.
-        .target(name: "CCodecs", linkerSettings: ["jpeg", "png16", "webp", "gif", "tiff"].map { .linkedLibrary($0) }),
+        .target(name: "CCodecs", linkerSettings: ["jpeg", "png16", "webp", "webpdemux", "gif", "tiff"].map { .linkedLibrary($0) }),
 
         // MARK: Library modules
         .target(name: "CoDECore", dependencies: ["COpenBLAS", logging]),

@@ -46,6 +46,22 @@ struct BenchImages: ParsableCommand {
                 rows.append(["task": task, "threads": t, "images_per_second": rate])
             }
         }
+        // The embedder's path end to end: files read from disk, region-decoded, normalised on
+        // ImageLoader worker threads, consumed in order by this thread.
+        let dataset = ImageDataset(samples: urls.map { ImageSample(location: .file($0), label: .real) })
+        for t in threads.split(separator: ",").compactMap({ Int($0) }) {
+            var done = 0
+            let start = DispatchTime.now().uptimeNanoseconds
+            var elapsed = 0.0
+            repeat {
+                let loader = ImageLoader.inference(dataset: dataset, workers: t, prefetch: 32)
+                while loader.next() != nil { done += 1 }
+                elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            } while elapsed < seconds
+            let rate = Double(done) / elapsed
+            print("ImageLoader.inference (files)".padding(toLength: 30, withPad: " ", startingAt: 0) + String(format: " %7d %10.1f", t, rate))
+            rows.append(["task": "ImageLoader.inference (files)", "threads": t, "images_per_second": rate])
+        }
         if let output {
             let json: [String: Any] = ["benchmark": "code-bench-images", "images": files.count, "seconds_min": seconds,
                                        "source": "in-memory JPEG bytes", "results": rows]

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <webp/decode.h>
+#include <webp/demux.h>
 
 static int webp_features(const uint8_t *data, size_t size, const ccodecs_limits *limits,
                          ccodecs_status *st, WebPBitstreamFeatures *f) {
@@ -18,8 +19,33 @@ static int webp_features(const uint8_t *data, size_t size, const ccodecs_limits 
         snprintf(st->message, sizeof st->message, "image %dx%d exceeds the pixel limit %lld", f->width, f->height, (long long)limits->max_pixels);
         return CCODECS_TOO_LARGE;
     }
-    if (f->has_animation) { snprintf(st->message, sizeof st->message, "animated WebP"); return CCODECS_UNSUPPORTED; }
     return CCODECS_OK;
+}
+
+// Animated WebP: frame 0 composed on the canvas by libwebpdemux's WebPAnimDecoder (RGBA,
+// not premultiplied; uncovered canvas is transparent black), alpha then dropped, as PIL shows frame 0.
+static int webp_first_frame(const uint8_t *data, size_t size, uint8_t *out, int width, int height, ccodecs_status *st) {
+    WebPData wd = { data, size };
+    WebPAnimDecoderOptions opts;
+    if (!WebPAnimDecoderOptionsInit(&opts)) return CCODECS_NO_MEMORY;
+    opts.color_mode = MODE_RGBA;
+    opts.use_threads = 0;
+    WebPAnimDecoder *dec = WebPAnimDecoderNew(&wd, &opts);
+    if (!dec) { snprintf(st->message, sizeof st->message, "invalid animated WebP"); return CCODECS_CORRUPT; }
+    WebPAnimInfo info;
+    uint8_t *canvas = NULL;
+    int ts = 0, rc = CCODECS_OK;
+    if (!WebPAnimDecoderGetInfo(dec, &info) || (int)info.canvas_width != width || (int)info.canvas_height != height) {
+        snprintf(st->message, sizeof st->message, "animation canvas does not match the header");
+        rc = CCODECS_CORRUPT;
+    } else if (!WebPAnimDecoderGetNext(dec, &canvas, &ts) || !canvas) {
+        snprintf(st->message, sizeof st->message, "cannot decode the first animation frame");
+        rc = CCODECS_CORRUPT;
+    } else {
+        for (size_t i = 0; i < (size_t)width * (size_t)height; i++) memcpy(out + 3 * i, canvas + 4 * i, 3);
+    }
+    WebPAnimDecoderDelete(dec);
+    return rc;
 }
 
 int ccodecs_webp_header(const uint8_t *data, size_t size, const ccodecs_limits *limits, ccodecs_status *status) {
@@ -35,6 +61,7 @@ int ccodecs_webp_decode(const uint8_t *data, size_t size, const ccodecs_limits *
     int rc = webp_features(data, size, limits, status, &f);
     if (rc) return rc;
     if (f.width != width || f.height != height) { snprintf(status->message, sizeof status->message, "header changed between reads"); return CCODECS_CORRUPT; }
+    if (f.has_animation) return webp_first_frame(data, size, out, width, height, status);
     WebPDecoderConfig config;
     if (!WebPInitDecoderConfig(&config)) return CCODECS_NO_MEMORY;
     config.output.colorspace = MODE_RGB;

@@ -159,9 +159,10 @@ extension ImageLoader where Item == [Float] {
                     decode: { sample in
                         try Preprocess.decodeCenterCrop(data: reader.data(sample), source: sample.location.name, size: size, limits: reader.limits)
                     }) { images, _, _ in
-            var t = [Float](repeating: 0, count: 3 * size * size)
-            t.withUnsafeMutableBufferPointer { Preprocess.inferenceTensor(images[0], size: size, into: $0.baseAddress!) }
-            return t
+            [Float](unsafeUninitializedCapacity: 3 * size * size) { buf, count in  // every element is written
+                Preprocess.inferenceTensor(images[0], size: size, into: buf.baseAddress!)
+                count = 3 * size * size
+            }
         }
     }
 }

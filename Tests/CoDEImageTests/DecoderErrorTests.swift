@@ -15,7 +15,7 @@ struct DecoderErrorTests {
         return e
     }
 
-    @Test("truncated JPEG and PNG files report truncation")
+    @Test("truncated files of every format report truncation")
     func truncated() throws {
         for name in ["jpeg_truncated.jpg", "jpeg_header_only.jpg", "png_truncated.png", "webp_truncated.webp", "gif_truncated.gif", "tiff_truncated.tif", "bmp_truncated.bmp"] {
             let e = try error(name)
@@ -70,7 +70,7 @@ struct DecoderErrorTests {
         #expect(m.description.contains(missing.path))
     }
 
-    @Test("every strict prefix of a JPEG and a PNG throws ImageError; none crashes")
+    @Test("every strict prefix of a JPEG, PNG, WebP, GIF, TIFF and BMP throws ImageError; none crashes")
     func everyPrefix() throws {
         for name in ["jpeg_progressive_97x61.jpg", "png_p_trns_45x33.png", "webp_lossy_83x61.webp", "gif_p_53x37.gif", "tiff_rgb_lzw_37x29.tif", "bmp_p_29x23.bmp"] {
             let data = try Data(contentsOf: Fixtures.url("images/\(name)"))

@@ -93,7 +93,7 @@ struct CenterCropDecodeTests {
         }
     }
 
-    @Test("region decoding of larger JPEGs (4:2:0, 4:2:2, 4:4:4, progressive, gray, CMYK)")
+    @Test("region decoding of larger generated 4:2:0 JPEGs (640x480, 301x517, 1000x250)")
     func largerJPEGs() throws {
         var rng = Xoshiro256(seed: 5)
         for (w, h) in [(640, 480), (301, 517), (1000, 250)] {

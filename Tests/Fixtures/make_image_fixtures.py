@@ -104,6 +104,10 @@ def make_images():
     # WebP: lossy RGB, lossless RGBA (alpha dropped by convert("RGB")).
     save("webp_lossy_83x61.webp", rgb(61, 83, 17), "WEBP", 64, tensor=True, quality=80)
     save("webp_lossless_rgba_41x29.webp", Image.fromarray(content(29, 41, 18, 4), "RGBA"), "WEBP", 32, lossless=True)
+    frames = [Image.fromarray(content(23, 37, 40 + k), "RGB") for k in range(3)]
+    save("webp_animated_37x23.webp", frames[0], "WEBP", 20, save_all=True, append_images=frames[1:], quality=80)
+    frames = [Image.fromarray(content(19, 27, 45 + k, 4), "RGBA") for k in range(2)]
+    save("webp_animated_rgba_27x19.webp", frames[0], "WEBP", 16, save_all=True, append_images=frames[1:], lossless=True)
     # GIF: palette (PIL writes interlaced by default), gray, transparency; and a first frame
     # smaller than the logical screen at an offset (header bytes patched below).
     gif_p = Image.fromarray(content(37, 53, 19), "RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT)
