@@ -96,6 +96,14 @@ public enum VectorMath {
     /// `p_j = exp(s_j - max s) / Σ exp(s_k - max s)`, the sum accumulated in Float lanes.
     @inline(__always)
     public static func softmaxRows(_ s: UnsafeMutablePointer<Float>, rows: Int, n: Int, ld: Int) {
+        expRows(s, rows: rows, n: n, ld: ld, inverseSums: nil)
+    }
+
+    /// The unnormalised half of ``softmaxRows(_:rows:n:ld:)``: `s_j ← exp(s_j - max s)`; writes
+    /// `1 / Σ_j exp(s_j - max s)` per row into `inverseSums` and leaves the rows unnormalised
+    /// (when `inverseSums` is nil, the rows are normalised in place instead). Attention at
+    /// inference scales its `[T, hd]` output rows rather than the `[T, T]` probabilities.
+    public static func expRows(_ s: UnsafeMutablePointer<Float>, rows: Int, n: Int, ld: Int, inverseSums: UnsafeMutablePointer<Float>?) {
         let v8 = n & ~7
         for r in 0..<rows {
             let row = s + r * ld
@@ -121,6 +129,7 @@ public enum VectorMath {
                 j += 1
             }
             let inv = 1 / sum
+            if let inverseSums { inverseSums[r] = inv; continue }
             let iv = Float8(repeating: inv)
             j = 0
             while j < v8 { store(load(row + j) * iv, row + j); j += 8 }

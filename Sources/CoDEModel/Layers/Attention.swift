@@ -19,7 +19,7 @@ enum Attention {
         let chunks = max(1, min(T / 16, (2 * Threading.count + B * H - 1) / (B * H)))
         let tasks = B * H * chunks
         let parts = min(Threading.count, tasks)
-        let scratch = probs == nil ? UnsafeMutablePointer<Float>.allocate(capacity: parts * T * T) : nil
+        let scratch = probs == nil ? UnsafeMutablePointer<Float>.allocate(capacity: parts * (T * T + T)) : nil
         defer { scratch?.deallocate() }
         Threading.parallelFor(parts) { p in
             for task in (tasks * p / parts)..<(tasks * (p + 1) / parts) {
@@ -27,13 +27,21 @@ enum Attention {
                 let b = bh / H, h = bh % H
                 let r0 = T * c / chunks, r1 = T * (c + 1) / chunks
                 let base = qkv + b * T * ld + h * hd
-                let s = probs.map { $0 + (bh * T + r0) * T } ?? scratch! + p * T * T
+                let s = probs.map { $0 + (bh * T + r0) * T } ?? scratch! + p * (T * T + T)
+                // Inference: unnormalised exponentials, output rows scaled by 1/Σ afterwards.
+                let inv: UnsafeMutablePointer<Float>? = probs == nil ? s + T * T : nil
                 BLAS.sgemm(transA: false, transB: true, m: r1 - r0, n: T, k: hd, alpha: scale,
                            a: base + r0 * ld, lda: ld, b: base + D, ldb: ld, beta: 0, c: s, ldc: T)
-                VectorMath.softmaxRows(s, rows: r1 - r0, n: T, ld: T)
+                VectorMath.expRows(s, rows: r1 - r0, n: T, ld: T, inverseSums: inv)
+                let o = out + (b * T + r0) * D + h * hd
                 BLAS.sgemm(transA: false, transB: false, m: r1 - r0, n: hd, k: T, alpha: 1,
-                           a: s, lda: T, b: base + 2 * D, ldb: ld, beta: 0,
-                           c: out + (b * T + r0) * D + h * hd, ldc: D)
+                           a: s, lda: T, b: base + 2 * D, ldb: ld, beta: 0, c: o, ldc: D)
+                if let inv {
+                    for i in 0..<(r1 - r0) {
+                        let row = o + i * D, f = inv[i]
+                        for j in 0..<hd { row[j] *= f }
+                    }
+                }
             }
         }
     }
