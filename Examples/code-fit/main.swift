@@ -50,7 +50,7 @@ struct CodeFit: ParsableCommand {
     func execute() throws -> Int32 {
         let opts = try options()
         let (records, source, output) = try inputs()
-        for r in records where !r.isOK { note("\(source):\(r.line): skipping '\(r.path)': \(r.error ?? "error")") }
+        for r in records where !r.isOK { note("\(data == nil ? "\(source):\(r.line)" : source): skipping '\(r.path)': \(r.error ?? "error")") }
         let (model, report) = try AnyClassifier.fit(records, options: opts, source: source)
         try model.save(to: URL(fileURLWithPath: output))
         var msg = String(format: "code-fit: %@ classifier on %d rows (%d-d) in %.2f s -> %@", report.kind.rawValue, report.fittedRows,

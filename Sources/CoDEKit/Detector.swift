@@ -104,7 +104,8 @@ public struct DetectionSummary: Sendable, Equatable, CustomStringConvertible {
 
 extension DetectionFormat {
     /// The rows in this format with a `classifier` column added (the image mode of code-detect):
-    /// jsonl gets a `"classifier"` key, csv a `classifier` column, the table a CLASSIFIER column.
+    /// jsonl gets a `"classifier"` key, csv a `classifier` column (header
+    /// `path,status,verdict,score,classifier,error`), the table a CLASSIFIER column.
     public func render(_ rows: [DetectionRow], classifier: String) -> String {
         switch self {
         case .jsonl:
@@ -118,10 +119,10 @@ extension DetectionFormat {
                 [r.path, r.status, r.verdict?.rawValue ?? "", r.score.map { "\($0)" } ?? "", classifier, r.error ?? ""].map(f).joined(separator: ",") + "\n"
             }.joined()
         case .table:
-            return TextTable.render(header: ["PATH", "STATUS", "VERDICT", "SCORE", "CLASSIFIER"], rows: rows.map { r in
-                [r.path, r.error.map { "error: \($0)" } ?? r.status, r.verdict?.rawValue ?? "-",
-                 r.score.map { String(format: "%.6f", $0) } ?? "-", classifier]
-            }, lastColumnFree: false)
+            return TextTable.render(header: ["PATH", "VERDICT", "SCORE", "CLASSIFIER", "STATUS"], rows: rows.map { r in
+                [r.path, r.verdict?.rawValue ?? "-", r.score.map { String(format: "%.6f", $0) } ?? "-", classifier,
+                 r.error.map { "error: \($0)" } ?? r.status]
+            })
         }
     }
 }
