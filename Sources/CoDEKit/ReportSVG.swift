@@ -7,8 +7,8 @@ struct SVGPlot {
 
     let title: String, xLabel: String, yLabel: String
     let x: ClosedRange<Double>, y: ClosedRange<Double>
-    let width = 560.0, height = 400.0
-    let left = 60.0, right = 170.0, top = 34.0, bottom = 50.0
+    let width = 620.0, height = 400.0
+    let left = 60.0, right = 220.0, top = 34.0, bottom = 50.0
     private var body = "", legendItems: [(String, String)] = []
 
     init(title: String, xLabel: String, yLabel: String, x: ClosedRange<Double>, y: ClosedRange<Double>) {
