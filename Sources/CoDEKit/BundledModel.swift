@@ -43,8 +43,11 @@ public struct ModelDirectory: Sendable, Equatable {
     /// A folder given on the command line; it must hold `config.json`.
     public init(_ url: URL) throws {
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue else {
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) else {
             throw ModelDirectoryError.notAModel(path: url.path, reason: "no such folder")
+        }
+        guard isDir.boolValue else {
+            throw ModelDirectoryError.notAModel(path: url.path, reason: "a file, expected a folder with config.json + model.safetensors")
         }
         guard FileManager.default.fileExists(atPath: url.appendingPathComponent("config.json").path) else {
             throw ModelDirectoryError.notAModel(path: url.path, reason: "no config.json")

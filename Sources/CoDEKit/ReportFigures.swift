@@ -63,13 +63,17 @@ public enum ReportFigures {
         return p.render()
     }
 
-    /// The embeddings projected on their first two principal components (``PCA``), one colour
-    /// per group (real photos and each generator). Needs at least two embedded samples.
-    public static func pca(_ run: EvaluationRun) -> String? {
-        let idx = run.embeddings.indices.filter { run.embeddings[$0] != nil }
-        guard idx.count >= 2 else { return nil }
-        let proj = PCA.project(idx.map { run.embeddings[$0]! })
-        let xs = proj.coordinates.map { $0[0] }, ys = proj.coordinates.map { $0[1] }
+    /// The embeddings projected on their first two principal components (``PCA``, fitted on all
+    /// of them), one colour per group (real photos and each generator). At most `maxPoints` are
+    /// drawn (every k-th sample, k = ⌈n / maxPoints⌉) to keep the SVG small. Needs two embedded samples.
+    public static func pca(_ run: EvaluationRun, maxPoints: Int = 4000) -> String? {
+        let all = run.embeddings.indices.filter { run.embeddings[$0] != nil }
+        guard all.count >= 2 else { return nil }
+        let proj = PCA.project(all.map { run.embeddings[$0]! })
+        let stride = (all.count + maxPoints - 1) / maxPoints
+        let keep = Swift.stride(from: 0, to: all.count, by: stride).map { $0 }
+        let idx = keep.map { all[$0] }
+        let xs = keep.map { proj.coordinates[$0][0] }, ys = keep.map { proj.coordinates[$0][1] }
         func pad(_ a: [Double]) -> ClosedRange<Double> {
             let lo = a.min()!, hi = a.max()!, m = max(hi - lo, 1e-9) * 0.05
             return (lo - m)...(hi + m)

@@ -139,6 +139,11 @@ import _CoDETestSupport
             }
         }
         #expect(html.contains("W/ TRANSFORMS") && html.contains("genB"))
+        // One point per embedded image (12 of 13; the broken file has none); with a cap of 5 every
+        // ⌈12 / 5⌉ = 3rd image is drawn: indices 0, 3, 6, 9.
+        func circles(_ svg: String?) -> Int { (svg ?? "").components(separatedBy: "<circle").count - 1 }
+        #expect(circles(ReportFigures.pca(runs[0])) == 12 && circles(ReportFigures.pca(runs[0], maxPoints: 5)) == 4)
+        #expect(throws: ModelDirectoryError.self) { try ModelDirectory(ws.model.appendingPathComponent("config.json")) }
     }
 
     /// Minimal XML well-formedness: tags nest and close, attribute quotes pair, only the five
