@@ -25,6 +25,7 @@ struct CodeEval: ParsableCommand {
     @Option(help: "none, paper or both.") var transforms: String = "none"
     @Option(help: "Seed of the test-time transforms.") var seed: UInt64 = TestTimeTransforms.defaultSeed
     @Option(help: "Write an HTML report with SVG figures (and evaluation.csv/.json) to this folder.") var report: String?
+    @Flag(help: "Add t-SNE maps of the embeddings to the report (exact t-SNE on at most 2000 points).") var tsne = false
     @Option(help: "Write PREFIX.csv and PREFIX.json.") var output: String?
     @Option(help: "Images per forward pass.") var batchSize: Int = 32
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
@@ -64,7 +65,7 @@ struct CodeEval: ParsableCommand {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
             try AtomicFile.write(csv, to: url.appendingPathComponent("evaluation.csv"))
             try AtomicFile.write(json, to: url.appendingPathComponent("evaluation.json"))
-            try EvaluationReport.write(runs: runs, metrics: metrics, context: context, to: url)
+            try EvaluationReport.write(runs: runs, metrics: metrics, context: context, to: url, tsne: tsne)
             note("code-eval: report written to \(url.appendingPathComponent("index.html").path)")
         }
         return metrics.contains { $0.errors > 0 } ? 1 : 0

@@ -63,6 +63,31 @@ public enum ReportFigures {
         return p.render()
     }
 
+    /// The t-SNE map (``TSNE``, default options) of at most `maxPoints` embedded samples (every
+    /// k-th, as for the PCA), one colour per group. Nil with fewer than 4 embedded samples.
+    public static func tsne(_ run: EvaluationRun, maxPoints: Int = 2000) -> String? {
+        let all = run.embeddings.indices.filter { run.embeddings[$0] != nil }
+        guard all.count >= 4 else { return nil }
+        let idx = Swift.stride(from: 0, to: all.count, by: (all.count + maxPoints - 1) / maxPoints).map { all[$0] }
+        let map = TSNE.embed(idx.map { run.embeddings[$0]! })
+        return scatter(title: "t-SNE of embeddings (\(run.condition))", xLabel: "t-SNE 1", yLabel: "t-SNE 2",
+                       points: map.map { ($0[0], $0[1]) }, groups: idx.map { run.samples[$0].group })
+    }
+
+    static func scatter(title: String, xLabel: String, yLabel: String, points: [(Double, Double)], groups: [String]) -> String {
+        func pad(_ a: [Double]) -> ClosedRange<Double> {
+            let lo = a.min()!, hi = a.max()!, m = max(hi - lo, 1e-9) * 0.05
+            return (lo - m)...(hi + m)
+        }
+        var p = SVGPlot(title: title, xLabel: xLabel, yLabel: yLabel, x: pad(points.map(\.0)), y: pad(points.map(\.1)))
+        let col = colors(Array(Set(groups)))
+        for g in ["real"] + Set(groups).subtracting(["real"]).sorted() where groups.contains(g) {
+            let pts = groups.indices.filter { groups[$0] == g }.map { points[$0] }
+            p.points(pts, color: col[g]!, label: "\(g) (\(pts.count))")
+        }
+        return p.render()
+    }
+
     /// The embeddings projected on their first two principal components (``PCA``, fitted on all
     /// of them), one colour per group (real photos and each generator). At most `maxPoints` are
     /// drawn (every k-th sample, k = ⌈n / maxPoints⌉) to keep the SVG small. Needs two embedded samples.
@@ -73,19 +98,9 @@ public enum ReportFigures {
         let stride = (all.count + maxPoints - 1) / maxPoints
         let keep = Swift.stride(from: 0, to: all.count, by: stride).map { $0 }
         let idx = keep.map { all[$0] }
-        let xs = keep.map { proj.coordinates[$0][0] }, ys = keep.map { proj.coordinates[$0][1] }
-        func pad(_ a: [Double]) -> ClosedRange<Double> {
-            let lo = a.min()!, hi = a.max()!, m = max(hi - lo, 1e-9) * 0.05
-            return (lo - m)...(hi + m)
-        }
-        var p = SVGPlot(title: "PCA of embeddings (\(run.condition))",
-                        xLabel: String(format: "PC1 (variance %.3g)", proj.variances[0]),
-                        yLabel: String(format: "PC2 (variance %.3g)", proj.variances[1]), x: pad(xs), y: pad(ys))
-        let groups = idx.map { run.samples[$0].group }, col = colors(Array(Set(groups)))
-        for g in ["real"] + Set(groups).subtracting(["real"]).sorted() where groups.contains(g) {
-            let pts = groups.indices.filter { groups[$0] == g }.map { (xs[$0], ys[$0]) }
-            p.points(pts, color: col[g]!, label: "\(g) (\(pts.count))")
-        }
-        return p.render()
+        return scatter(title: "PCA of embeddings (\(run.condition))",
+                       xLabel: String(format: "PC1 (variance %.3g)", proj.variances[0]),
+                       yLabel: String(format: "PC2 (variance %.3g)", proj.variances[1]),
+                       points: keep.map { (proj.coordinates[$0][0], proj.coordinates[$0][1]) }, groups: idx.map { run.samples[$0].group })
     }
 }

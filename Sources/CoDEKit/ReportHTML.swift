@@ -2,14 +2,17 @@ import CoDEClassifiers
 import Foundation
 
 /// The `code-eval --report DIR` page: `index.html` with the results table and, per condition,
-/// `roc-<condition>.svg`, `histogram-<condition>.svg` and `pca-<condition>.svg`.
+/// `roc-<condition>.svg`, `histogram-<condition>.svg`, `pca-<condition>.svg` and, with `tsne`,
+/// `tsne-<condition>.svg`.
 public enum EvaluationReport {
     /// Writes the page and its figures into `dir` (which must exist), atomically per file.
-    public static func write(runs: [EvaluationRun], metrics: [EvaluationMetrics], context: EvaluationContext, to dir: URL) throws {
+    public static func write(runs: [EvaluationRun], metrics: [EvaluationMetrics], context: EvaluationContext, to dir: URL,
+                             tsne: Bool = false) throws {
         var figures = ""
         for run in runs {
             var files = [("roc-\(run.condition).svg", ReportFigures.roc(run)), ("histogram-\(run.condition).svg", ReportFigures.histogram(run))]
             if let p = ReportFigures.pca(run) { files.append(("pca-\(run.condition).svg", p)) }
+            if tsne, let t = ReportFigures.tsne(run) { files.append(("tsne-\(run.condition).svg", t)) }
             for (name, svg) in files { try AtomicFile.write(svg, to: dir.appendingPathComponent(name)) }
             figures += "<h2>\(run.condition == "paper" ? "With test-time transforms" : "Without transforms")</h2>\n<div class=\"figs\">\n"
             figures += files.map { "<img src=\"\(xmlEscape($0.0))\" alt=\"\(xmlEscape($0.0))\">" }.joined(separator: "\n") + "\n</div>\n"

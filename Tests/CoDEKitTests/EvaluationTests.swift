@@ -110,6 +110,40 @@ import _CoDETestSupport
         }
     }
 
+    /// t-SNE: each row's calibrated conditional distribution has entropy ln(perplexity) (the
+    /// bisection's stopping rule, 1e-5 nats); on three well-separated clusters (four seeds) every
+    /// point's nearest neighbour in the map is from its own cluster; the same seed gives the same map.
+    @Test func tsneKeepsSeparatedClusters() {
+        for seed: UInt64 in [9, 10, 11, 12] {
+            var rng = Xoshiro256(seed: seed)
+            var rows: [[Float]] = []
+            for c in 0..<3 {
+                for _ in 0..<15 {
+                    var r = [Float](repeating: 0, count: 6)
+                    for k in 0..<6 { r[k] = Float((k == c ? 20.0 : 0) + rng.nextNormal()) }
+                    rows.append(r)
+                }
+            }
+            let d2 = TSNE.squaredDistances(rows)
+            let row = TSNE.conditionalRow(d2, i: 4, n: 45, perplexity: 10)
+            var entropy = 0.0
+            for q in row where q > 0 { entropy -= q * log(q) }
+            #expect(abs(entropy - log(10)) < 1e-4 && abs(row.reduce(0, +) - 1) < 1e-12 && row[4] == 0)
+            var o = TSNE.Options()
+            o.perplexity = 10; o.iterations = 1000
+            let map = TSNE.embed(rows, options: o)
+            for i in 0..<45 {
+                func dist(_ a: Int) -> Double {
+                    let dx: Double = map[a][0] - map[i][0], dy: Double = map[a][1] - map[i][1]
+                    return dx * dx + dy * dy
+                }
+                let nearest = (0..<45).filter { $0 != i }.min { dist($0) < dist($1) }!
+                #expect(nearest / 15 == i / 15, "point \(i)")
+            }
+            #expect(TSNE.embed(rows, options: o) == map)
+        }
+    }
+
     /// code-eval's report: the page and every figure exist, the SVGs are well-formed XML, and the
     /// ROC legend gives each generator's AUC as computed by Metrics.
     @Test func reportFiles() throws {
@@ -125,10 +159,11 @@ import _CoDETestSupport
         }
         let dir = ws.root.appendingPathComponent("report")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        try EvaluationReport.write(runs: runs, metrics: metrics, context: EvaluationContext(model: ws.model.path, classifier: "svm", data: ws.data.path), to: dir)
+        try EvaluationReport.write(runs: runs, metrics: metrics, context: EvaluationContext(model: ws.model.path, classifier: "svm", data: ws.data.path),
+                                   to: dir, tsne: true)
         let html = try String(contentsOf: dir.appendingPathComponent("index.html"), encoding: .utf8)
         for c in ["none", "paper"] {
-            for f in ["roc", "histogram", "pca"] {
+            for f in ["roc", "histogram", "pca", "tsne"] {
                 let svg = try String(contentsOf: dir.appendingPathComponent("\(f)-\(c).svg"), encoding: .utf8)
                 #expect(Self.wellFormed(svg), "\(f)-\(c).svg")
                 #expect(html.contains("src=\"\(f)-\(c).svg\""))
