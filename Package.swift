@@ -20,6 +20,7 @@ let package = Package(
         .executable(name: "code-train", targets: ["code-train"]),
         .executable(name: "code-fit", targets: ["code-fit"]),
         .executable(name: "code-detect", targets: ["code-detect"]),
+        .executable(name: "code-eval", targets: ["code-eval"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -44,15 +45,17 @@ let package = Package(
         .target(name: "CoDEClassifiers", dependencies: ["CoDECore"]),
         .target(
             name: "CoDEKit",
-            dependencies: ["CoDECore", "CoDEImage", "CoDEModel", "CoDEAugment", "CoDEContrastive", "CoDEClassifiers", logging]
+            dependencies: ["CoDECore", "CoDEImage", "CoDEModel", "CoDEAugment", "CoDEContrastive", "CoDEClassifiers", logging],
+            resources: [.copy("Resources/DefaultModel")]
         ),
         .target(name: "_CoDETestSupport", dependencies: ["CoDECore"], path: "Tests/_CoDETestSupport"),
 
         // MARK: Example executables
         .executableTarget(name: "code-embed", dependencies: ["CoDEKit", argumentParser], path: "Examples/code-embed"),
         .executableTarget(name: "code-train", dependencies: ["CoDEKit", argumentParser], path: "Examples/code-train"),
-        .executableTarget(name: "code-fit", dependencies: ["CoDEClassifiers", argumentParser], path: "Examples/code-fit"),
-        .executableTarget(name: "code-detect", dependencies: ["CoDEClassifiers", "CoDECore", argumentParser], path: "Examples/code-detect"),
+        .executableTarget(name: "code-fit", dependencies: ["CoDEKit", "CoDEClassifiers", argumentParser], path: "Examples/code-fit"),
+        .executableTarget(name: "code-detect", dependencies: ["CoDEKit", "CoDEClassifiers", "CoDECore", argumentParser], path: "Examples/code-detect"),
+        .executableTarget(name: "code-eval", dependencies: ["CoDEKit", "CoDEClassifiers", argumentParser], path: "Examples/code-eval"),
 
         // MARK: Benchmarks
         .executableTarget(name: "code-bench", dependencies: ["CoDEKit", argumentParser], path: "Benchmarks/code-bench"),

@@ -1,34 +1,76 @@
-// code-detect --embeddings: applies a CoDEKit classifier file to embeddings JSONL and writes one
-// row per input (path, verdict, score, status) as jsonl, csv or a table.
+// code-detect: real-or-fake verdicts for images (encoder + classifier), or for embeddings JSONL
+// (--embeddings, classifier only). One row per input: path, status, verdict, score, classifier.
 // Exit codes: 0 all rows ok, 1 some rows failed, 2 usage, model or file error.
 import ArgumentParser
 import CoDEClassifiers
-import CoDECore
+import CoDEKit
 import Foundation
 
 struct CodeDetect: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "code-detect",
-        abstract: "Classify CoDE embeddings as real or fake with a classifier file.",
+        abstract: "Classify images (or CoDE embeddings) as real or fake.",
         discussion: """
-        score is the classifier's decision value: p(fake) for linear, dist(nearest real) - dist(nearest fake) \
-        for knn (both: larger = more fake), the SVM decision for svm (larger = more real).
+        INPUT is image files, folders (walked recursively for image extensions) and .csv lists (a header whose first \
+        column is 'path'; paths relative to the CSV's folder, so a dataset manifest works). Unreadable images are rows \
+        with status error; a summary line (real / fake / errors) goes to standard error.
+        --model DIR is an encoder folder (config.json + model.safetensors) holding fitted classifiers \
+        linear.safetensors, knn.safetensors, svm.safetensors; without it the bundled model is used. \
+        --classifier linear|knn|svm picks one of them, anything else is a classifier file path.
+        score is the classifier's decision value: p(fake) for linear (fake when > threshold, default 0.5), \
+        dist(nearest real) - dist(nearest fake) for knn (default: neighbour vote; with --threshold fake when > threshold), \
+        the SVM decision for svm (real when > threshold, default 0).
         """)
 
-    @Option(help: "Classifier file (.safetensors from code-fit or tools/export_sklearn.py).") var classifier: String
-    @Option(help: "Embeddings JSONL file (from code-embed).") var embeddings: String
-    @Option(help: "Output format: jsonl, csv or table.") var format: String = "jsonl"
+    @Option(help: "Model directory (default: the bundled model).") var model: String?
+    @Option(help: "linear, knn, svm (a classifier of the model directory) or a classifier file.") var classifier: String = "linear"
+    @Option(help: "Decision threshold in the classifier's score scale (see above).") var threshold: Double?
+    @Option(help: "Output format: table, csv or jsonl (default: table for images, jsonl for --embeddings).") var format: String?
     @Option(help: "Write the rows to this file (atomically) instead of standard output.") var output: String?
+    @Option(help: "Embeddings JSONL file (from code-embed) instead of images.") var embeddings: String?
+    @Option(help: "Images per forward pass.") var batchSize: Int = 32
+    @Option(help: "Worker threads (default: all cores).") var threads: Int?
+    @Argument(help: "Image files, folders or .csv lists.") var inputs: [String] = []
 
     func execute() throws -> Int32 {
-        guard let fmt = DetectionFormat(rawValue: format) else { throw ValidationError("--format must be jsonl, csv or table") }
-        let model = try AnyClassifier.load(from: URL(fileURLWithPath: classifier))
-        let records = try EmbeddingsJSONL.read(URL(fileURLWithPath: embeddings))
-        for r in records where !r.isOK { note("\(embeddings):\(r.line): '\(r.path)' has no embedding: \(r.error ?? "error")") }
-        let rows = try model.detect(records, source: embeddings)
-        let text = fmt.render(rows)
+        if let t = threads { guard t >= 1 else { throw ValidationError("--threads must be at least 1") }; Threading.count = t }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        let fmt = try outputFormat()
+        let rows: [DetectionRow], text: String
+        if let embeddings {
+            guard inputs.isEmpty else { throw ValidationError("give either --embeddings or image inputs, not both") }
+            let file = try ClassifierKind(rawValue: classifier) != nil ? ModelDirectory.resolve(model).classifierURL(classifier)
+                                                                      : URL(fileURLWithPath: classifier)
+            let c = try AnyClassifier.load(from: file)
+            let records = try EmbeddingsJSONL.read(URL(fileURLWithPath: embeddings))
+            for r in records where !r.isOK { note("\(embeddings):\(r.line): '\(r.path)' has no embedding: \(r.error ?? "error")") }
+            rows = try thresholded(c.detect(records, source: embeddings), kind: c.kind)
+            text = fmt.render(rows)
+        } else {
+            guard !inputs.isEmpty else { throw ValidationError("give image files, folders or .csv lists (or --embeddings FILE)") }
+            let files = try DetectorInputs.expand(inputs)
+            let detector = try Detector(model: ModelDirectory.resolve(model), classifier: classifier, threshold: threshold)
+            rows = try detector.detect(files: files, batchSize: batchSize)
+            text = fmt.render(rows, classifier: classifier)
+        }
         if let output { try AtomicFile.write(text, to: URL(fileURLWithPath: output)) } else { FileHandle.standardOutput.write(Data(text.utf8)) }
+        note("code-detect: \(DetectionSummary(rows))")
         return rows.contains { $0.status != "ok" } ? 1 : 0
+    }
+
+    func outputFormat() throws -> DetectionFormat {
+        guard let f = DetectionFormat(rawValue: format ?? (embeddings == nil ? "table" : "jsonl")) else {
+            throw ValidationError("--format must be table, csv or jsonl")
+        }
+        return f
+    }
+
+    func thresholded(_ rows: [DetectionRow], kind: ClassifierKind) -> [DetectionRow] {
+        guard let t = threshold else { return rows }
+        return rows.map { r in
+            guard let s = r.score else { return r }
+            return .ok(path: r.path, prediction: Prediction(decision: s, verdict: Detector.verdict(score: s, threshold: t, kind: kind)))
+        }
     }
 }
 
@@ -36,7 +78,10 @@ func note(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
 
 do {
     let command = try CodeDetect.parse()
-    do { exit(try command.execute()) } catch {
+    do { exit(try command.execute()) } catch let e as ValidationError {
+        note(CodeDetect.fullMessage(for: e))
+        exit(2)
+    } catch {
         note("code-detect: \(error)")
         exit(2)
     }

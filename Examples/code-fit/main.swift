@@ -1,8 +1,10 @@
-// code-fit: fits a CoDE classifier (linear | knn | svm) on embeddings JSONL and writes a CoDEKit
+// code-fit: fits a CoDE classifier (linear | knn | svm) on embeddings JSONL, or on a labelled
+// image dataset embedded with a model directory (--data DATASET --model DIR), and writes a CoDEKit
 // classifier file. Exit codes: 0 all rows ok, 1 some rows were error rows (skipped), 2 usage,
 // data or file error.
 import ArgumentParser
 import CoDEClassifiers
+import CoDEKit
 import Foundation
 
 struct CodeFit: ParsableCommand {
@@ -12,11 +14,17 @@ struct CodeFit: ParsableCommand {
         discussion: """
         linear: logistic regression (L2, class_weight balanced); knn: cosine k-nearest neighbours; \
         svm: one-class SVM fitted on the real (or unlabelled) rows only. Rows with status "error" are skipped.
+        With --data DATASET (folder with real/ and fake/, FILE.csv[#split] manifest, or .tar shards) the images are \
+        embedded with --model DIR (default: the bundled model) first, exactly as code-embed would; --output then \
+        defaults to DIR/<classifier>.safetensors, where code-detect and code-eval find it.
         """)
 
     @Option(help: "Classifier kind: linear, knn or svm.") var classifier: String
-    @Option(help: "Embeddings JSONL file.") var embeddings: String
-    @Option(help: "Classifier file to write (.safetensors).") var output: String
+    @Option(help: "Embeddings JSONL file.") var embeddings: String?
+    @Option(help: "Labelled image dataset to embed and fit on (instead of --embeddings).") var data: String?
+    @Option(help: "Model directory that embeds --data (default: the bundled model).") var model: String?
+    @Option(help: "Images per forward pass (--data).") var batchSize: Int = 32
+    @Option(help: "Classifier file to write (.safetensors); with --data, default MODEL/<classifier>.safetensors.") var output: String?
     @Option(name: .customLong("C"), help: "linear: inverse regularisation strength.") var C: Double = 0.316
     @Option(help: "linear: class weights, balanced or none.") var classWeight: String = "balanced"
     @Option(help: "knn: number of neighbours.") var k: Int = 1
@@ -41,9 +49,9 @@ struct CodeFit: ParsableCommand {
 
     func execute() throws -> Int32 {
         let opts = try options()
-        let records = try EmbeddingsJSONL.read(URL(fileURLWithPath: embeddings))
-        for r in records where !r.isOK { note("\(embeddings):\(r.line): skipping '\(r.path)': \(r.error ?? "error")") }
-        let (model, report) = try AnyClassifier.fit(records, options: opts, source: embeddings)
+        let (records, source, output) = try inputs()
+        for r in records where !r.isOK { note("\(data == nil ? "\(source):\(r.line)" : source): skipping '\(r.path)': \(r.error ?? "error")") }
+        let (model, report) = try AnyClassifier.fit(records, options: opts, source: source)
         try model.save(to: URL(fileURLWithPath: output))
         var msg = String(format: "code-fit: %@ classifier on %d rows (%d-d) in %.2f s -> %@", report.kind.rawValue, report.fittedRows,
                          report.dimension, report.seconds, output)
@@ -53,6 +61,25 @@ struct CodeFit: ParsableCommand {
         if let auc = report.auc { msg += String(format: ", ROC AUC %.4f", auc) }
         print(msg)
         return report.skippedErrorRows > 0 ? 1 : 0
+    }
+
+    /// The labelled records to fit on, the name of their source, and the output path.
+    func inputs() throws -> ([EmbeddingRecord], String, String) {
+        switch (embeddings, data) {
+        case let (e?, nil):
+            guard let output else { throw ValidationError("--output is required with --embeddings") }
+            return (try EmbeddingsJSONL.read(URL(fileURLWithPath: e)), e, output)
+        case let (nil, d?):
+            guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+            let dir = try ModelDirectory.resolve(model)
+            let embedder = try Embedder(modelAt: dir.url)
+            let dataset = try DatasetSpec.open(d)
+            let items = embedder.embed(samples: dataset.samples, reader: SampleReader(), batchSize: batchSize)
+            let out = output ?? dir.url.appendingPathComponent("\(classifier).safetensors").path
+            return (try SampleEmbedding.records(items, source: d), d, out)
+        default:
+            throw ValidationError("give exactly one of --embeddings FILE or --data DATASET")
+        }
     }
 }
 

@@ -131,6 +131,15 @@ public enum BLAS {
         _ = setup
         return LAPACKE_dposv(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), Int32(nrhs), a, Int32(n), b, Int32(nrhs)) == 0
     }
+
+    /// Eigenvalues and eigenvectors of a symmetric matrix (LAPACKE dsyev, row-major, upper triangle).
+    /// `a` is `[n, n]`; on success column `j` of `a` (row-major) is the unit eigenvector of `w[j]`,
+    /// and `w` (`[n]`) holds the eigenvalues in ascending order.
+    /// - Returns: `false` if the QR iteration did not converge.
+    public static func dsyev(n: Int, a: UnsafeMutablePointer<Double>, w: UnsafeMutablePointer<Double>) -> Bool {
+        _ = setup
+        return LAPACKE_dsyev(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "U")), Int32(n), a, Int32(n), w) == 0
+    }
 }
 
 extension BLAS {

@@ -1,0 +1,90 @@
+// code-eval: the CoDE paper's table for a model + classifier on a labelled dataset: accuracy on
+// real, fake, overall and per generator, without and/or with the fixed test-time transforms,
+// plus ROC AUC and AP. Prints the table; writes CSV + JSON (and, with --report, an HTML page with
+// SVG figures). Exit codes: 0 every image evaluated, 1 some images failed, 2 usage/model/data error.
+import ArgumentParser
+import CoDEClassifiers
+import CoDEKit
+import Foundation
+
+struct CodeEval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "code-eval",
+        abstract: "Evaluate a CoDE model and classifier on a labelled dataset (the paper's table).",
+        discussion: """
+        DATASET is a folder with real/ and fake/<generator>/, a CSV manifest FILE.csv[#split] (path,label[,generator]), \
+        or WebDataset .tar shards. --transforms paper applies one seeded transform per image (JPEG 50-90, resize \
+        0.5-1.5, crop 60-90%, blur 0.5-2) before the centre crop; see docs/evaluation.md. --model DIR and --classifier \
+        work as in code-detect (default: the bundled model, linear).
+        """)
+
+    @Option(help: "Model directory (default: the bundled model).") var model: String?
+    @Option(help: "linear, knn, svm (a classifier of the model directory) or a classifier file.") var classifier: String = "linear"
+    @Option(help: "Decision threshold in the classifier's score scale (default: the classifier's own).") var threshold: Double?
+    @Option(help: "Labelled dataset: folder, FILE.csv[#split] or .tar shards.") var data: String
+    @Option(help: "none, paper or both.") var transforms: String = "none"
+    @Option(help: "Seed of the test-time transforms.") var seed: UInt64 = TestTimeTransforms.defaultSeed
+    @Option(help: "Write an HTML report with SVG figures (and evaluation.csv/.json) to this folder.") var report: String?
+    @Flag(help: "Add t-SNE maps of the embeddings to the report (exact t-SNE on at most 2000 points).") var tsne = false
+    @Option(help: "Write PREFIX.csv and PREFIX.json.") var output: String?
+    @Option(help: "Images per forward pass.") var batchSize: Int = 32
+    @Option(help: "Worker threads (default: all cores).") var threads: Int?
+
+    func execute() throws -> Int32 {
+        if let t = threads { guard t >= 1 else { throw ValidationError("--threads must be at least 1") }; Threading.count = t }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        let conditions: [String]
+        switch transforms {
+        case "none", "paper": conditions = [transforms]
+        case "both": conditions = ["none", "paper"]
+        default: throw ValidationError("--transforms must be none, paper or both (got '\(transforms)')")
+        }
+        let dir = try ModelDirectory.resolve(model)
+        let detector = try Detector(model: dir, classifier: classifier, threshold: threshold)
+        let dataset = try DatasetSpec.open(data)
+        guard dataset.count > 0 else { throw ValidationError("dataset '\(data)' has no samples") }
+        var metrics: [EvaluationMetrics] = [], runs: [EvaluationRun] = []
+        for c in conditions {
+            let start = Date()
+            let (scored, emb) = try Evaluation.score(dataset, detector: detector, transforms: c == "paper" ? TestTimeTransforms(seed: seed) : nil,
+                                                     batchSize: batchSize)
+            for s in scored where s.error != nil { note("code-eval: [\(c)] \(s.path): \(s.error!)") }
+            note(String(format: "code-eval: [%@] %d images in %.1f s", c, scored.count, Date().timeIntervalSince(start)))
+            metrics.append(EvaluationMetrics(condition: c, samples: scored))
+            runs.append(EvaluationRun(condition: c, samples: scored, embeddings: emb))
+        }
+        print(EvaluationOutput.table(metrics), terminator: "")
+        let context = EvaluationContext(model: model ?? "(bundled)", classifier: classifier, data: data, threshold: threshold, seed: seed)
+        let csv = EvaluationOutput.csv(metrics), json = EvaluationOutput.json(metrics, context: context)
+        if let output {
+            try AtomicFile.write(csv, to: URL(fileURLWithPath: output + ".csv"))
+            try AtomicFile.write(json, to: URL(fileURLWithPath: output + ".json"))
+        }
+        if let report {
+            let url = URL(fileURLWithPath: report, isDirectory: true)
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+            try AtomicFile.write(csv, to: url.appendingPathComponent("evaluation.csv"))
+            try AtomicFile.write(json, to: url.appendingPathComponent("evaluation.json"))
+            try EvaluationReport.write(runs: runs, metrics: metrics, context: context, to: url, tsne: tsne)
+            note("code-eval: report written to \(url.appendingPathComponent("index.html").path)")
+        }
+        return metrics.contains { $0.errors > 0 } ? 1 : 0
+    }
+}
+
+func note(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+
+do {
+    let command = try CodeEval.parse()
+    do { exit(try command.execute()) } catch let e as ValidationError {
+        note(CodeEval.fullMessage(for: e))
+        exit(2)
+    } catch {
+        note("code-eval: \(error)")
+        exit(2)
+    }
+} catch {
+    if CodeEval.exitCode(for: error) == .success { CodeEval.exit(withError: error) }
+    note(CodeEval.fullMessage(for: error))
+    exit(2)
+}

@@ -1,0 +1,217 @@
+import CoDEClassifiers
+import Foundation
+
+/// Real-or-fake detection of image files: a CoDE encoder and one fitted classifier.
+///
+/// Each file is decoded, centre-cropped and embedded by ``Embedder`` (batched, in input order;
+/// unreadable files become error rows), then classified. The row's `score` is the classifier's
+/// decision value, in its own scale:
+/// - `linear`: p(fake) = σ(w·x + b) ∈ [0, 1]; fake when `score > threshold`, default 0.5.
+/// - `knn`: dist(nearest real) − dist(nearest fake) (cosine distances) ∈ [−2, 2]; by default the
+///   verdict is the k-neighbour majority; with a threshold, fake when `score > threshold`.
+/// - `svm`: the one-class SVM decision f(x) (larger = more like the real training photos); real
+///   when `score > threshold`, default 0.
+public final class Detector: @unchecked Sendable {
+    public let embedder: Embedder
+    public let classifier: AnyClassifier
+    /// How the classifier was named (`linear`, or a file path), for the `classifier` column.
+    public let classifierName: String
+    /// Decision threshold in the classifier's score scale; nil keeps the classifier's own verdict.
+    public var threshold: Double?
+
+    /// Pairs an encoder with a classifier; throws ``ModelDirectoryError/dimensionMismatch`` if the
+    /// classifier does not take the encoder's embedding width.
+    public init(embedder: Embedder, classifier: AnyClassifier, classifierName: String, encoderName: String = "encoder",
+                threshold: Double? = nil) throws {
+        guard classifier.dimension == embedder.width else {
+            throw ModelDirectoryError.dimensionMismatch(classifier: classifierName, classifierDimension: classifier.dimension,
+                                                        encoder: encoderName, encoderDimension: embedder.width)
+        }
+        self.embedder = embedder
+        self.classifier = classifier
+        self.classifierName = classifierName
+        self.threshold = threshold
+    }
+
+    /// Loads the encoder of `model` and the classifier `classifier` names (`linear` | `knn` |
+    /// `svm` in the model directory, or a classifier file path; see ``ModelDirectory/classifierURL(_:)``).
+    public convenience init(model: ModelDirectory, classifier: String = "linear", threshold: Double? = nil) throws {
+        let file = try model.classifierURL(classifier)
+        try self.init(embedder: Embedder(modelAt: model.url), classifier: AnyClassifier.load(from: file),
+                      classifierName: classifier, encoderName: model.url.path, threshold: threshold)
+    }
+
+    /// One row per file, in input order: verdict and score, or status `error` with the reason.
+    public func detect(files: [URL], batchSize: Int = 32) throws -> [DetectionRow] {
+        var rows: [DetectionRow] = []
+        rows.reserveCapacity(files.count)
+        var pending: [(path: String, embedding: [Float])] = []
+        var slots: [Int] = []
+        func flush() throws {
+            guard !pending.isEmpty else { return }
+            let preds = try classify(EmbeddingMatrix(pending.map(\.embedding), dimension: embedder.width))
+            for (k, slot) in slots.enumerated() { rows[slot] = .ok(path: pending[k].path, prediction: preds[k]) }
+            pending.removeAll(keepingCapacity: true)
+            slots.removeAll(keepingCapacity: true)
+        }
+        try embedder.embed(files: files, batchSize: batchSize) { r in
+            if let e = r.embedding {
+                slots.append(rows.count)
+                pending.append((r.path, e))
+                rows.append(.failed(path: r.path, error: "pending"))
+                if pending.count >= batchSize { try flush() }
+            } else {
+                rows.append(.failed(path: r.path, error: r.error ?? "embedding failed"))
+            }
+        }
+        try flush()
+        return rows
+    }
+
+    /// Classifies embeddings `[rows, D]`, applying ``threshold`` when set.
+    public func classify(_ x: EmbeddingMatrix) throws -> [Prediction] {
+        let preds = try classifier.predict(x)
+        guard let t = threshold else { return preds }
+        return preds.map { Prediction(decision: $0.decision, verdict: Self.verdict(score: $0.decision, threshold: t, kind: classifier.kind)) }
+    }
+
+    /// The verdict of `score` at threshold `t`: fake if `score > t` (linear, knn); real if
+    /// `score > t` (svm).
+    public static func verdict(score: Double, threshold t: Double, kind: ClassifierKind) -> Verdict {
+        switch kind {
+        case .linear, .knn: score > t ? .fake : .real
+        case .svm: score > t ? .real : .fake
+        }
+    }
+}
+
+/// Counts of a detection run, for the summary line.
+public struct DetectionSummary: Sendable, Equatable, CustomStringConvertible {
+    public var real = 0, fake = 0, errors = 0
+
+    public init(_ rows: [DetectionRow]) {
+        for r in rows {
+            switch r.verdict {
+            case .real?: real += 1
+            case .fake?: fake += 1
+            case nil: errors += 1
+            }
+        }
+    }
+
+    public var description: String { "\(real + fake + errors) images: \(real) real, \(fake) fake, \(errors) errors" }
+}
+
+extension DetectionFormat {
+    /// The rows in this format with a `classifier` column added (the image mode of code-detect):
+    /// jsonl gets a `"classifier"` key, csv a `classifier` column (header
+    /// `path,status,verdict,score,classifier,error`), the table a CLASSIFIER column.
+    public func render(_ rows: [DetectionRow], classifier: String) -> String {
+        switch self {
+        case .jsonl:
+            return rows.map { r in
+                let line = DetectionFormat.jsonl.render([r])
+                return String(line.dropLast(2)) + ",\"classifier\":\(StrictJSON.quote(classifier))}\n"
+            }.joined()
+        case .csv:
+            let f = CSVText.field
+            return "path,status,verdict,score,classifier,error\n" + rows.map { r in
+                [r.path, r.status, r.verdict?.rawValue ?? "", r.score.map { "\($0)" } ?? "", classifier, r.error ?? ""].map(f).joined(separator: ",") + "\n"
+            }.joined()
+        case .table:
+            return TextTable.render(header: ["PATH", "VERDICT", "SCORE", "CLASSIFIER", "STATUS"], rows: rows.map { r in
+                [r.path, r.verdict?.rawValue ?? "-", r.score.map { String(format: "%.6f", $0) } ?? "-", classifier,
+                 r.error.map { "error: \($0)" } ?? r.status]
+            })
+        }
+    }
+}
+
+/// RFC 4180 field quoting and a minimal reader for path lists.
+enum CSVText {
+    static func field(_ s: String) -> String {
+        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+
+    /// Rows of fields (RFC 4180: `"` quoting with `""` escapes, LF or CRLF line ends); blank lines skipped.
+    static func parse(_ text: String) throws -> [[String]] {
+        var rows: [[String]] = [], row: [String] = [], field = "", quoted = false, afterQuote = false
+        for c in text {
+            if quoted {
+                if c == "\"" { quoted = false; afterQuote = true } else { field.append(c) }
+                continue
+            }
+            switch c {
+            case "\"":
+                if afterQuote { field.append("\"") }  // "" inside a quoted field
+                quoted = true; afterQuote = false
+            case ",": row.append(field); field = ""; afterQuote = false
+            case "\n", "\r\n", "\r":
+                row.append(field); field = ""; afterQuote = false
+                if !(row.count == 1 && row[0].isEmpty) { rows.append(row) }
+                row = []
+            default: field.append(c); afterQuote = false
+            }
+        }
+        if quoted { throw CSVTextError(reason: "unterminated quoted field") }
+        if !field.isEmpty || !row.isEmpty { row.append(field); rows.append(row) }
+        return rows
+    }
+}
+
+struct CSVTextError: Error { let reason: String }
+
+/// Aligned text columns (two spaces apart).
+enum TextTable {
+    static func render(header: [String], rows: [[String]], lastColumnFree: Bool = true) -> String {
+        var widths = header.map(\.count)
+        for r in rows { for i in r.indices { widths[i] = max(widths[i], r[i].count) } }
+        func line(_ c: [String]) -> String {
+            let cells = c.indices.map { i in
+                (lastColumnFree && i == c.count - 1) ? c[i] : c[i].padding(toLength: widths[i], withPad: " ", startingAt: 0)
+            }
+            return cells.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression) + "\n"
+        }
+        return line(header) + rows.map(line).joined()
+    }
+}
+
+/// Inputs of `code-detect`: image files, folders (see ``InputFiles``), and `.csv` path lists.
+public enum DetectorInputs {
+    public struct BadList: Error, CustomStringConvertible {
+        public let path: String
+        public let reason: String
+        public var description: String { "\(path): \(reason)" }
+    }
+
+    /// Expands inputs in order. A `.csv` file is a list of images: a header row whose first
+    /// column is `path` (other columns ignored, so a dataset manifest works), paths relative to
+    /// the CSV's folder or absolute.
+    public static func expand(_ inputs: [String]) throws -> [URL] {
+        try inputs.flatMap { input -> [URL] in
+            var isDir: ObjCBool = false
+            if input.lowercased().hasSuffix(".csv"), FileManager.default.fileExists(atPath: input, isDirectory: &isDir), !isDir.boolValue {
+                return try list(URL(fileURLWithPath: input))
+            }
+            return try InputFiles.expand([input])
+        }
+    }
+
+    /// The paths of a CSV list (see ``expand(_:)``).
+    public static func list(_ url: URL) throws -> [URL] {
+        let text: String
+        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+            throw BadList(path: url.path, reason: "cannot read: \(error.localizedDescription)")
+        }
+        let rows: [[String]]
+        do { rows = try CSVText.parse(text) } catch let e as CSVTextError { throw BadList(path: url.path, reason: e.reason) }
+        guard let header = rows.first, header.first?.trimmingCharacters(in: .whitespaces).lowercased() == "path" else {
+            throw BadList(path: url.path, reason: "the first column of the header must be 'path'")
+        }
+        let base = url.deletingLastPathComponent()
+        return try rows.dropFirst().enumerated().map { k, r in
+            guard let p = r.first, !p.isEmpty else { throw BadList(path: url.path, reason: "row \(k + 2): empty path") }
+            return p.hasPrefix("/") ? URL(fileURLWithPath: p) : base.appendingPathComponent(p)
+        }
+    }
+}

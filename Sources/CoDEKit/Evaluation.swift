@@ -1,0 +1,100 @@
+import CoDEClassifiers
+import Foundation
+
+/// One evaluated sample: its group (generator name, `real` for real photos), true label, and the
+/// classifier's output (nil for samples that could not be embedded).
+public struct ScoredSample: Sendable, Equatable {
+    public let path: String
+    public let label: Verdict
+    /// `real` for real photos; the generator name for fakes (`unknown` when the dataset has none).
+    public let group: String
+    public let verdict: Verdict?
+    /// The classifier's decision value (its own scale, see ``Detector``).
+    public let score: Double?
+    /// The score oriented so that larger means more likely fake (for ROC AUC and AP).
+    public let fakeness: Double?
+    public let error: String?
+
+    public init(path: String, label: Verdict, group: String, verdict: Verdict?, score: Double?, fakeness: Double?, error: String? = nil) {
+        self.path = path; self.label = label; self.group = group
+        self.verdict = verdict; self.score = score; self.fakeness = fakeness; self.error = error
+    }
+
+    /// The group of a dataset sample: `real`, or its generator (`unknown` if none is recorded).
+    public static func group(of s: ImageSample) -> String { s.label == .real ? "real" : (s.generator ?? "unknown") }
+}
+
+/// Metrics of one group of fakes: accuracy on them, and ranking against all real photos.
+public struct GeneratorMetrics: Sendable, Equatable {
+    public let name: String
+    public let count: Int
+    /// Fraction of this generator's images called fake.
+    public let accuracy: Double
+    /// ROC AUC and AP of this generator's fakes against all reals (NaN without reals).
+    public let auc: Double
+    public let ap: Double
+}
+
+/// The metrics of one evaluation condition (without transforms, or with the paper's transforms).
+///
+/// Error samples are left out of every metric and counted in ``errors``.
+public struct EvaluationMetrics: Sendable, Equatable {
+    /// `none` or `paper`.
+    public let condition: String
+    /// Accuracy on reals, on fakes and overall (``Metrics/accuracy(verdicts:labels:)``).
+    public let accuracy: AccuracyReport
+    /// ROC AUC and average precision over all samples (fake = positive).
+    public let auc: Double
+    public let ap: Double
+    /// One entry per generator, sorted by name.
+    public let generators: [GeneratorMetrics]
+    public let errors: Int
+
+    /// Computes the metrics of `samples` (see ``Metrics`` for the definitions).
+    public init(condition: String, samples: [ScoredSample]) {
+        self.condition = condition
+        let ok = samples.filter { $0.verdict != nil && $0.fakeness != nil }
+        errors = samples.count - ok.count
+        accuracy = Metrics.accuracy(verdicts: ok.map { $0.verdict! }, labels: ok.map(\.label))
+        (auc, ap) = Self.ranking(ok)
+        let reals = ok.filter { $0.label == .real }
+        generators = Set(ok.filter { $0.label == .fake }.map(\.group)).sorted().map { name in
+            let fakes = ok.filter { $0.label == .fake && $0.group == name }
+            let correct = fakes.filter { $0.verdict == .fake }.count
+            let (auc, ap) = Self.ranking(reals + fakes)
+            return GeneratorMetrics(name: name, count: fakes.count, accuracy: Double(correct) / Double(fakes.count), auc: auc, ap: ap)
+        }
+    }
+
+    static func ranking(_ s: [ScoredSample]) -> (Double, Double) {
+        guard Set(s.map(\.label)).count == 2 else { return (.nan, .nan) }
+        let scores = s.map { $0.fakeness! }, labels = s.map(\.label)
+        return (Metrics.rocAUC(scores: scores, labels: labels), Metrics.averagePrecision(scores: scores, labels: labels))
+    }
+}
+
+/// Runs a ``Detector`` over a dataset, with or without the test-time transforms.
+public enum Evaluation {
+    /// Embeds and classifies every sample of `dataset`; `transforms` (if given) is applied to
+    /// image `i` before the centre crop. Returns the scored samples and their embeddings (nil
+    /// for error samples), in dataset order.
+    public static func score(_ dataset: ImageDataset, detector: Detector, transforms: TestTimeTransforms? = nil,
+                             batchSize: Int = 32, reader: SampleReader = SampleReader()) throws -> (samples: [ScoredSample], embeddings: [[Float]?]) {
+        let t = transforms
+        let items = detector.embedder.embed(samples: dataset.samples, reader: reader, batchSize: batchSize,
+                                            transform: t.map { tt in { i, img in try tt.apply(img, index: i) } })
+        let ok = items.filter { $0.embedding != nil }
+        let preds = ok.isEmpty ? [] : try detector.classify(EmbeddingMatrix(ok.map { $0.embedding! }, dimension: detector.embedder.width))
+        var k = 0
+        let scored = items.map { it -> ScoredSample in
+            let group = ScoredSample.group(of: it.sample)
+            guard it.embedding != nil else {
+                return ScoredSample(path: it.path, label: it.verdictLabel, group: group, verdict: nil, score: nil, fakeness: nil, error: it.error)
+            }
+            let p = preds[k]; k += 1
+            return ScoredSample(path: it.path, label: it.verdictLabel, group: group, verdict: p.verdict, score: p.decision,
+                                fakeness: detector.classifier.fakeness(p.decision))
+        }
+        return (scored, items.map(\.embedding))
+    }
+}
