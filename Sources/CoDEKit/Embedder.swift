@@ -52,46 +52,58 @@ public final class Embedder: @unchecked Sendable {
     }
 
     /// Decodes and embeds files in batches of `batchSize`, calling `body` once per file in input order.
+    /// JPEGs are decoded only in their centre crop (identical to decode + crop).
     public func embed(files: [URL], batchSize: Int = 32, _ body: (EmbeddingResult) throws -> Void) rethrows {
+        let c = model.configuration, limits = self.limits
+        try embedItems(count: files.count, batchSize: batchSize, load: { i in
+            Result { try Preprocess.decodeCenterCrop(data: Self.read(files[i], limits: limits), source: files[i].path, size: c.imageSize, limits: limits) }
+        }) { i, embedding, error in
+            try body(EmbeddingResult(path: files[i].path, embedding: embedding, error: error))
+        }
+    }
+
+    /// The batching core of every `embed` over inputs that may fail: `load(i)` (a `Result`, so
+    /// that only `emit` decides whether this rethrows) runs on
+    /// ``Threading/count`` threads and gives item i's image (it is centre-cropped to the model's
+    /// input size if it is not already); good items of a batch are embedded together; `emit(i,
+    /// embedding, error)` is called once per item, in order, with exactly one of the two non-nil.
+    func embedItems(count: Int, batchSize: Int, load: (Int) -> Result<RGBImage, any Error>,
+                    emit: (Int, [Float]?, String?) throws -> Void) rethrows {
         precondition(batchSize > 0, "Embedder: batch size must be positive")
         let c = model.configuration
-        let n = c.imageFloats
+        let n = c.imageFloats, D = c.width
         let input = FloatBuffer(count: batchSize * n)
-        let output = FloatBuffer(count: batchSize * c.width)
+        let output = FloatBuffer(count: batchSize * D)
         var start = 0
-        while start < files.count {
-            let batch = Array(files[start..<min(files.count, start + batchSize)])
-            var errors = [String?](repeating: nil, count: batch.count)
-            let limits = self.limits
+        while start < count {
+            let end = min(count, start + batchSize)
+            var errors = [String?](repeating: nil, count: end - start)
             errors.withUnsafeMutableBufferPointer { err in
-                Threading.parallelFor(batch.count) { i in
+                Threading.parallelFor(end - start) { k in
                     do {
-                        // Only the centre crop of a JPEG is decoded (identical to decode + crop).
-                        let data = try Self.read(batch[i], limits: limits)
-                        let img = try Preprocess.decodeCenterCrop(data: data, source: batch[i].path, size: c.imageSize, limits: limits)
-                        Preprocess.inferenceTensor(img, size: c.imageSize, into: input.pointer + i * n)
+                        Preprocess.inferenceTensor(try load(start + k).get(), size: c.imageSize, into: input.pointer + k * n)
                     } catch {
-                        err[i] = "\(error)"
+                        err[k] = "\(error)"
                     }
                 }
             }
             // Compact the good images to the front of the input buffer and embed them together.
-            var good: [Int] = []
-            for i in 0..<batch.count where errors[i] == nil {
-                if good.count != i { (input.pointer + good.count * n).update(from: input.pointer + i * n, count: n) }
-                good.append(i)
+            var good = 0
+            for k in errors.indices where errors[k] == nil {
+                if good != k { (input.pointer + good * n).update(from: input.pointer + k * n, count: n) }
+                good += 1
             }
-            model.embed(input.pointer, batch: good.count, into: output.pointer)
+            model.embed(input.pointer, batch: good, into: output.pointer)
             var g = 0
-            for i in 0..<batch.count {
-                if let e = errors[i] {
-                    try body(EmbeddingResult(path: batch[i].path, embedding: nil, error: e))
+            for k in errors.indices {
+                if let e = errors[k] {
+                    try emit(start + k, nil, e)
                 } else {
-                    try body(EmbeddingResult(path: batch[i].path, embedding: output.array((g * c.width)..<((g + 1) * c.width)), error: nil))
+                    try emit(start + k, output.array((g * D)..<((g + 1) * D)), nil)
                     g += 1
                 }
             }
-            start += batch.count
+            start = end
         }
     }
 }

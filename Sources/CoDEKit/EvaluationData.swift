@@ -19,38 +19,20 @@ extension Embedder {
     /// be read, decoded or transformed become error results.
     public func embed(samples: [ImageSample], reader: SampleReader, batchSize: Int = 32,
                       transform: ((Int, RGBImage) throws -> RGBImage)? = nil) -> [SampleEmbedding] {
-        precondition(batchSize > 0, "Embedder: batch size must be positive")
-        let c = model.configuration, n = c.imageFloats
-        let input = FloatBuffer(count: batchSize * n), output = FloatBuffer(count: batchSize * c.width)
+        let size = model.configuration.imageSize
         var out: [SampleEmbedding] = []
         out.reserveCapacity(samples.count)
-        var start = 0
-        while start < samples.count {
-            let end = min(samples.count, start + batchSize)
-            var errors = [String?](repeating: nil, count: end - start)
-            errors.withUnsafeMutableBufferPointer { err in
-                Threading.parallelFor(end - start) { k in
-                    do {
-                        var img = try reader.image(samples[start + k])
-                        if let transform { img = try transform(start + k, img) }
-                        Preprocess.inferenceTensor(img, size: c.imageSize, into: input.pointer + k * n)
-                    } catch { err[k] = "\(error)" }
+        embedItems(count: samples.count, batchSize: batchSize, load: { i in
+            Result {
+                // Without a transform only the centre crop is needed (JPEGs decode just that region).
+                guard let transform else {
+                    return try Preprocess.decodeCenterCrop(data: reader.data(samples[i]), source: samples[i].location.name,
+                                                           size: size, limits: reader.limits)
                 }
+                return try transform(i, reader.image(samples[i]))
             }
-            var good = 0
-            for k in errors.indices where errors[k] == nil {
-                if good != k { (input.pointer + good * n).update(from: input.pointer + k * n, count: n) }
-                good += 1
-            }
-            model.embed(input.pointer, batch: good, into: output.pointer)
-            var g = 0
-            for k in errors.indices {
-                let s = samples[start + k]
-                if let e = errors[k] { out.append(SampleEmbedding(sample: s, embedding: nil, error: e)); continue }
-                out.append(SampleEmbedding(sample: s, embedding: output.array((g * c.width)..<((g + 1) * c.width)), error: nil))
-                g += 1
-            }
-            start = end
+        }) { i, embedding, error in
+            out.append(SampleEmbedding(sample: samples[i], embedding: embedding, error: error))
         }
         return out
     }
