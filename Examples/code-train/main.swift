@@ -38,6 +38,8 @@ struct CodeTrain: ParsableCommand {
     @Option(help: "Stop after this many optimizer steps in this invocation (for chunked runs; resume later).")
     var maxSteps: Int?
     @Flag(help: "Continue from OUTPUT/checkpoint.") var resume = false
+    @Option(help: "Start from this encoder (transformers folder) instead of a random initialisation; the optimizer and schedule start afresh.")
+    var initFrom: String?
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
 
     func validate() throws {
@@ -75,6 +77,13 @@ struct CodeTrain: ParsableCommand {
                                                  adamW: AdamWConfiguration(weightDecay: weightDecay),
                                                  clipNorm: clipNorm > 0 ? clipNorm : nil, rollAugmentedViews: roll)
         let trainer = Trainer(model: ViT(configuration: vit, seed: seed), configuration: trainerConfig, seed: seed)
+        if let initFrom, !resume {
+            do {
+                let start = try ViT.load(from: URL(fileURLWithPath: initFrom))
+                guard start.configuration == vit else { throw fail("--init-from \(initFrom): its shape is not --config \(config)") }
+                trainer.model.parameters.copy(from: start.parameters)
+            } catch let e as ExitCode { throw e } catch { throw fail("--init-from: \(error)") }
+        }
         if resume {
             do { try trainer.restore(from: ckpt) } catch { throw fail("--resume: \(error)") }
         } else if FileManager.default.fileExists(atPath: ckpt.path) {
@@ -87,7 +96,7 @@ struct CodeTrain: ParsableCommand {
                        "config": config, "epochs": epochs, "pairs_per_batch": pairsPerBatch, "micro_batch": microBatch,
                        "steps_per_epoch": perEpoch, "total_steps": totalSteps, "peak_lr": peak, "warmup_steps": schedule.warmupSteps,
                        "weight_decay": Double(weightDecay), "clip_norm": Double(clipNorm), "max_ops": maxOps, "roll": roll, "seed": Double(seed),
-                       "threads": Threading.count, "kernel": BLAS.kernelSelection])
+                       "threads": Threading.count, "kernel": BLAS.kernelSelection, "init_from": initFrom ?? "random (seed)"])
         } else {
             log.write(["event": "resume", "step": trainer.step])
         }
