@@ -158,14 +158,15 @@ extension BLAS {
         let ldb = ldb ?? (transB ? k : n)
         let ldc = ldc ?? n
         let threads = Threading.count
-        // Below ~32 rows or columns per block the split costs more than it gains.
-        let rowParts = transA ? 1 : min(threads, m / 32)
+        // Below ~32 rows or columns per block the split costs more than it gains. Rows of C are
+        // rows of op(A): row r0 starts at a + r0 * lda, or at column r0 (a + r0) when A is transposed.
+        let rowParts = min(threads, m / 32)
         let colParts = min(threads, n / 32)
         if rowParts >= threads || (rowParts > 1 && rowParts >= colParts) {
             Threading.parallelFor(rowParts) { p in
                 let r0 = m * p / rowParts, r1 = m * (p + 1) / rowParts
-                sgemm(transA: false, transB: transB, m: r1 - r0, n: n, k: k, alpha: alpha,
-                      a: a + r0 * lda, lda: lda, b: b, ldb: ldb, beta: beta, c: c + r0 * ldc, ldc: ldc)
+                sgemm(transA: transA, transB: transB, m: r1 - r0, n: n, k: k, alpha: alpha,
+                      a: a + (transA ? r0 : r0 * lda), lda: lda, b: b, ldb: ldb, beta: beta, c: c + r0 * ldc, ldc: ldc)
             }
         } else if colParts > 1 {
             Threading.parallelFor(colParts) { p in

@@ -109,7 +109,12 @@ public enum VectorMath {
             let row = s + r * ld
             var mv = Float8(repeating: -.infinity)
             var j = 0
-            while j < v8 { mv = pointwiseMax(mv, load(row + j)); j += 8 }
+            while j < v8 {
+                // Compare-and-select: the generic pointwiseMax runs lane by lane.
+                let v = load(row + j)
+                mv.replace(with: v, where: v .> mv)
+                j += 8
+            }
             var m = mv.max()
             while j < n { m = max(m, row[j]); j += 1 }
             var acc = Float8(repeating: 0)

@@ -22,8 +22,10 @@ enum Linear {
         _ y: UnsafeMutablePointer<Float>, rows: Int, inF: Int, outF: Int, accumulate: Bool = false,
         epilogue: Epilogue = .none
     ) {
-        // At least one block per thread, at most blockRows rows per block.
-        let blocks = max(min(Threading.count, rows), (rows + blockRows - 1) / blockRows)
+        // At most blockRows rows per block, and a multiple of the thread count so every thread
+        // gets the same number of equal blocks.
+        let threads = min(Threading.count, rows)
+        let blocks = (((rows + blockRows - 1) / blockRows + threads - 1) / threads) * threads
         Threading.parallelFor(blocks) { blk in
             let r0 = rows * blk / blocks, r1 = rows * (blk + 1) / blocks
             let yb = y + r0 * outF
