@@ -75,9 +75,7 @@ struct CodeEmbed: ParsableCommand {
     }
 
     func csv(_ r: EmbeddingResult, width: Int) -> String {
-        func field(_ s: String) -> String {
-            s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
-        }
+        let field = CSV.field
         if let e = r.embedding { return field(r.path) + ",ok," + e.map { "\($0)" }.joined(separator: ",") + ",\n" }
         return field(r.path) + ",error" + String(repeating: ",", count: width) + "," + field(r.error ?? "") + "\n"
     }

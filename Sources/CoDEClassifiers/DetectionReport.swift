@@ -52,12 +52,8 @@ public enum DetectionFormat: String, Sendable, CaseIterable {
         return s + "}\n"
     }
 
-    static func csvField(_ s: String) -> String {
-        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
-    }
-
     static func csv(_ r: DetectionRow) -> String {
-        [r.path, r.verdict?.rawValue ?? "", r.score.map { "\($0)" } ?? "", r.status, r.error ?? ""].map(csvField).joined(separator: ",") + "\n"
+        [r.path, r.verdict?.rawValue ?? "", r.score.map { "\($0)" } ?? "", r.status, r.error ?? ""].map(CSV.field).joined(separator: ",") + "\n"
     }
 
     static func table(_ rows: [DetectionRow]) -> String {

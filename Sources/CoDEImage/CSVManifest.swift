@@ -1,3 +1,4 @@
+import CoDECore
 import Foundation
 
 extension ImageDataset {
@@ -11,7 +12,10 @@ extension ImageDataset {
         do { text = try String(contentsOf: url, encoding: .utf8) } catch {
             throw DatasetError.unreadable(path: url.path, reason: error.localizedDescription)
         }
-        let rows = try CSV.parse(text, source: url.path)
+        let rows: [CSV.Row]
+        do { rows = try CSV.parse(text, source: url.path) } catch let e as CSVError {
+            throw DatasetError.badManifest(path: url.path, line: e.line, reason: e.reason)
+        }
         guard let header = rows.first else { throw DatasetError.badManifest(path: url.path, line: 1, reason: "empty manifest") }
         func column(_ name: String) -> Int? { header.fields.firstIndex { $0.trimmingCharacters(in: .whitespaces).lowercased() == name } }
         guard let pathCol = column("path"), let labelCol = column("label") else {
@@ -40,54 +44,5 @@ extension ImageDataset {
             samples.append(ImageSample(location: .file(file), label: label, generator: generator))
         }
         return ImageDataset(samples: samples)
-    }
-}
-
-/// A strict RFC 4180 CSV parser (comma separator, `"` quoting with `""` escapes, CRLF or LF).
-enum CSV {
-    struct Row { var fields: [String]; var line: Int }
-
-    static func parse(_ text: String, source: String) throws -> [Row] {
-        var rows: [Row] = []
-        var fields: [String] = []
-        var field = [UInt8]()
-        var inQuotes = false, quotedField = false
-        var line = 1, rowLine = 1
-        let bytes = Array(text.utf8)
-        var i = 0
-        func endField() { fields.append(String(decoding: field, as: UTF8.self)); field.removeAll(keepingCapacity: true); quotedField = false }
-        while i < bytes.count {
-            let c = bytes[i]
-            if inQuotes {
-                if c == UInt8(ascii: "\"") {
-                    if i + 1 < bytes.count, bytes[i + 1] == UInt8(ascii: "\"") { field.append(c); i += 1 } else { inQuotes = false }
-                } else {
-                    if c == UInt8(ascii: "\n") { line += 1 }
-                    field.append(c)
-                }
-            } else if c == UInt8(ascii: "\"") {
-                guard field.isEmpty, !quotedField else {
-                    throw DatasetError.badManifest(path: source, line: line, reason: "quote inside an unquoted field")
-                }
-                inQuotes = true
-                quotedField = true
-            } else if c == UInt8(ascii: ",") {
-                endField()
-            } else if c == UInt8(ascii: "\n") || c == UInt8(ascii: "\r") {
-                if c == UInt8(ascii: "\r"), i + 1 < bytes.count, bytes[i + 1] == UInt8(ascii: "\n") { i += 1 }
-                endField()
-                rows.append(Row(fields: fields, line: rowLine))
-                fields.removeAll()
-                line += 1
-                rowLine = line
-            } else {
-                if quotedField { throw DatasetError.badManifest(path: source, line: line, reason: "text after a closing quote") }
-                field.append(c)
-            }
-            i += 1
-        }
-        if inQuotes { throw DatasetError.badManifest(path: source, line: rowLine, reason: "unterminated quoted field") }
-        if !field.isEmpty || !fields.isEmpty || quotedField { endField(); rows.append(Row(fields: fields, line: rowLine)) }
-        return rows
     }
 }

@@ -28,8 +28,9 @@ extension ImageDataset {
         return ImageDataset(samples: samples)
     }
 
-    /// Relative paths of image files under `dir`, sorted by UTF-8 bytes.
-    static func listImages(_ dir: URL) throws -> [String] {
+    /// Relative paths of the image files under `dir` (recursive, by extension, hidden entries and
+    /// symbolic links skipped), sorted by UTF-8 bytes.
+    public static func listImages(_ dir: URL) throws -> [String] {
         var out: [String] = []
         var stack = [""]
         let fm = FileManager.default

@@ -114,7 +114,7 @@ extension DetectionFormat {
                 return String(line.dropLast(2)) + ",\"classifier\":\(StrictJSON.quote(classifier))}\n"
             }.joined()
         case .csv:
-            let f = CSVText.field
+            let f = CSV.field
             return "path,status,verdict,score,classifier,error\n" + rows.map { r in
                 [r.path, r.status, r.verdict?.rawValue ?? "", r.score.map { "\($0)" } ?? "", classifier, r.error ?? ""].map(f).joined(separator: ",") + "\n"
             }.joined()
@@ -126,40 +126,6 @@ extension DetectionFormat {
         }
     }
 }
-
-/// RFC 4180 field quoting and a minimal reader for path lists.
-enum CSVText {
-    static func field(_ s: String) -> String {
-        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
-    }
-
-    /// Rows of fields (RFC 4180: `"` quoting with `""` escapes, LF or CRLF line ends); blank lines skipped.
-    static func parse(_ text: String) throws -> [[String]] {
-        var rows: [[String]] = [], row: [String] = [], field = "", quoted = false, afterQuote = false
-        for c in text {
-            if quoted {
-                if c == "\"" { quoted = false; afterQuote = true } else { field.append(c) }
-                continue
-            }
-            switch c {
-            case "\"":
-                if afterQuote { field.append("\"") }  // "" inside a quoted field
-                quoted = true; afterQuote = false
-            case ",": row.append(field); field = ""; afterQuote = false
-            case "\n", "\r\n", "\r":
-                row.append(field); field = ""; afterQuote = false
-                if !(row.count == 1 && row[0].isEmpty) { rows.append(row) }
-                row = []
-            default: field.append(c); afterQuote = false
-            }
-        }
-        if quoted { throw CSVTextError(reason: "unterminated quoted field") }
-        if !field.isEmpty || !row.isEmpty { row.append(field); rows.append(row) }
-        return rows
-    }
-}
-
-struct CSVTextError: Error { let reason: String }
 
 /// Aligned text columns (two spaces apart).
 enum TextTable {
@@ -204,7 +170,9 @@ public enum DetectorInputs {
             throw BadList(path: url.path, reason: "cannot read: \(error.localizedDescription)")
         }
         let rows: [[String]]
-        do { rows = try CSVText.parse(text) } catch let e as CSVTextError { throw BadList(path: url.path, reason: e.reason) }
+        do { rows = try CSV.parse(text, source: url.path).map(\.fields).filter { !($0.count == 1 && $0[0].isEmpty) } } catch let e as CSVError {
+            throw BadList(path: url.path, reason: "line \(e.line): \(e.reason)")
+        }
         guard let header = rows.first, header.first?.trimmingCharacters(in: .whitespaces).lowercased() == "path" else {
             throw BadList(path: url.path, reason: "the first column of the header must be 'path'")
         }

@@ -46,7 +46,7 @@ public enum EvaluationOutput {
         for c in conditions {
             let a = c.accuracy
             s += "\(c.condition),real,\(a.realCount),\(n(a.real)),,\n"
-            for g in c.generators { s += "\(c.condition),\(CSVText.field(g.name)),\(g.count),\(n(g.accuracy)),\(n(g.auc)),\(n(g.ap))\n" }
+            for g in c.generators { s += "\(c.condition),\(CSV.field(g.name)),\(g.count),\(n(g.accuracy)),\(n(g.auc)),\(n(g.ap))\n" }
             s += "\(c.condition),fake,\(a.fakeCount),\(n(a.fake)),,\n"
             s += "\(c.condition),overall,\(a.realCount + a.fakeCount),\(n(a.overall)),\(n(c.auc)),\(n(c.ap))\n"
             s += "\(c.condition),errors,\(c.errors),,,\n"
