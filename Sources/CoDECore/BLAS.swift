@@ -146,8 +146,9 @@ extension BLAS {
     /// Partitioned GEMM across ``Threading/count`` threads: `C = alpha * op(A) * op(B) + beta * C`.
     ///
     /// The rows of `C` (or, when it has too few rows, its columns) are split into contiguous
-    /// blocks, one single-threaded sgemm per block (a transposed `A` is split by its columns). This is how CoDEKit uses every core
-    /// without nesting thread pools; problems too small to split run on the calling thread.
+    /// blocks, one single-threaded sgemm per block (a transposed `A` is split by its columns).
+    /// This is how CoDEKit uses every core without nesting thread pools; problems too small to
+    /// split run on the calling thread.
     public static func matmul(
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
         m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0,
