@@ -129,6 +129,33 @@ static void convert_row(const JSAMPLE *in, uint8_t *out, int width, int componen
     }
 }
 
+// The common start of both decoders, called after the caller's setjmp (a libjpeg error longjmps
+// back into the caller's frame): memory cap, source, header, limit checks, the dimensions the
+// caller allocated for, and PIL's decoding settings. Returns CCODECS_OK or an error code; on error
+// the caller destroys cinfo.
+static int begin_decode(struct jpeg_decompress_struct *cinfo, jpeg_progress *prog, const uint8_t *data, size_t size,
+                        const ccodecs_limits *limits, int32_t width, int32_t height, ccodecs_status *status) {
+    jpeg_create_decompress(cinfo);
+    cinfo->progress = &prog->pub;
+    // libjpeg's own working memory (progressive coefficient buffers are 2 bytes per sample) is
+    // capped in proportion to the pixel limit; past it, decoding fails instead of allocating.
+    long cap = (long)(limits->max_pixels > 0 ? limits->max_pixels : 1) * 8;
+    cinfo->mem->max_memory_to_use = cap < (64L << 20) ? (64L << 20) : cap;
+    jpeg_mem_src(cinfo, data, (unsigned long)size);
+    jpeg_read_header(cinfo, TRUE);
+    int rc = check_header(cinfo, limits, status);
+    if (rc != CCODECS_OK) return rc;
+    if (status->width != width || status->height != height) {
+        snprintf(status->message, sizeof status->message, "header changed between reads");
+        return CCODECS_CORRUPT;
+    }
+    int n = cinfo->num_components;
+    cinfo->out_color_space = n == 1 ? JCS_GRAYSCALE : (n == 3 ? JCS_RGB : JCS_CMYK);
+    cinfo->dct_method = JDCT_ISLOW;          // PIL's default (it switches only in draft mode)
+    cinfo->do_fancy_upsampling = TRUE;
+    return CCODECS_OK;
+}
+
 int ccodecs_jpeg_decode(const uint8_t *data, size_t size, const ccodecs_limits *limits,
                         uint8_t *out, int32_t width, int32_t height, ccodecs_status *status) {
     struct jpeg_decompress_struct cinfo;
@@ -137,25 +164,9 @@ int ccodecs_jpeg_decode(const uint8_t *data, size_t size, const ccodecs_limits *
     setup(&cinfo, &g, &prog, limits, status);
     if (size == 0) { snprintf(status->message, sizeof status->message, "empty file"); return CCODECS_TRUNCATED; }
     if (setjmp(g.jump)) { jpeg_destroy_decompress(&cinfo); return g.code; }
-    jpeg_create_decompress(&cinfo);
-    cinfo.progress = &prog.pub;
-    // libjpeg's own working memory (progressive coefficient buffers are 2 bytes per sample) is
-    // capped in proportion to the pixel limit; past it, decoding fails instead of allocating.
-    long cap = (long)(limits->max_pixels > 0 ? limits->max_pixels : 1) * 8;
-    cinfo.mem->max_memory_to_use = cap < (64L << 20) ? (64L << 20) : cap;
-    jpeg_mem_src(&cinfo, data, (unsigned long)size);
-    jpeg_read_header(&cinfo, TRUE);
-    int rc = check_header(&cinfo, limits, status);
+    int rc = begin_decode(&cinfo, &prog, data, size, limits, width, height, status);
     if (rc != CCODECS_OK) { jpeg_destroy_decompress(&cinfo); return rc; }
-    if (status->width != width || status->height != height) {
-        snprintf(status->message, sizeof status->message, "header changed between reads");
-        jpeg_destroy_decompress(&cinfo);
-        return CCODECS_CORRUPT;
-    }
     int n = cinfo.num_components;
-    cinfo.out_color_space = n == 1 ? JCS_GRAYSCALE : (n == 3 ? JCS_RGB : JCS_CMYK);
-    cinfo.dct_method = JDCT_ISLOW;          // PIL's default (it switches only in draft mode)
-    cinfo.do_fancy_upsampling = TRUE;
     jpeg_start_decompress(&cinfo);          // progressive files: all scans are read here
     JSAMPARRAY scratch = NULL;
     if (n != 3) scratch = (*cinfo.mem->alloc_sarray)((j_common_ptr)&cinfo, JPOOL_IMAGE, (JDIMENSION)width * n, 1);
@@ -191,22 +202,9 @@ int ccodecs_jpeg_decode_region(const uint8_t *data, size_t size, const ccodecs_l
         return CCODECS_CORRUPT;
     }
     if (setjmp(g.jump)) { jpeg_destroy_decompress(&cinfo); return g.code; }
-    jpeg_create_decompress(&cinfo);
-    cinfo.progress = &prog.pub;
-    long cap = (long)(limits->max_pixels > 0 ? limits->max_pixels : 1) * 8;
-    cinfo.mem->max_memory_to_use = cap < (64L << 20) ? (64L << 20) : cap;
-    jpeg_mem_src(&cinfo, data, (unsigned long)size);
-    jpeg_read_header(&cinfo, TRUE);
-    int rc = check_header(&cinfo, limits, status);
-    if (rc == CCODECS_OK && (status->width != width || status->height != height)) {
-        snprintf(status->message, sizeof status->message, "header changed between reads");
-        rc = CCODECS_CORRUPT;
-    }
+    int rc = begin_decode(&cinfo, &prog, data, size, limits, width, height, status);
     if (rc != CCODECS_OK) { jpeg_destroy_decompress(&cinfo); return rc; }
     int n = cinfo.num_components;
-    cinfo.out_color_space = n == 1 ? JCS_GRAYSCALE : (n == 3 ? JCS_RGB : JCS_CMYK);
-    cinfo.dct_method = JDCT_ISLOW;
-    cinfo.do_fancy_upsampling = TRUE;
     jpeg_start_decompress(&cinfo);
     int x_lo = rx - 16 < 0 ? 0 : rx - 16, x_hi = rx + rw + 16 > width ? width : rx + rw + 16;
     JDIMENSION xoff = (JDIMENSION)x_lo, cw = (JDIMENSION)(x_hi - x_lo);
