@@ -41,9 +41,12 @@ struct CodeTrain: ParsableCommand {
     @Option(help: "Start from this encoder (transformers folder) instead of a random initialisation; the optimizer and schedule start afresh.")
     var initFrom: String?
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
+    @Option(help: ArgumentHelp("How every view reaches the encoder's size after augmentation: resize-crop (the authors': resize the short side to size/0.9, centre crop) or center-crop (no resize, as at inference: native pixels).", valueName: "resize-crop|center-crop"))
+    var finalView = "resize-crop"
 
     func validate() throws {
         if !["tiny", "tiny32"].contains(config) { throw ValidationError("--config must be tiny or tiny32") }
+        if !["resize-crop", "center-crop"].contains(finalView) { throw ValidationError("--final-view must be resize-crop or center-crop") }
         if epochs < 1 || pairsPerBatch < 2 || microBatch < 1 || checkpointEvery < 1 {
             throw ValidationError("--epochs, --micro-batch and --checkpoint-every must be at least 1, --pairs-per-batch at least 2")
         }
@@ -66,7 +69,8 @@ struct CodeTrain: ParsableCommand {
         } catch { throw fail("\(error)") }
 
         let augmentation = try HeavyAugmentation(maxOps: maxOps, jpegCodec: TurboJPEGCodec())
-        let views = try ViewSampler(size: vit.imageSize, augmentation: augmentation)
+        let views = try ViewSampler(size: vit.imageSize, augmentation: augmentation,
+                                    final: finalView == "center-crop" ? .centerCrop : .resizeCenterCrop(cropPct: 0.9))
         let trainingData: TrainingData
         do { trainingData = try TrainingData(dataset: dataset, views: views, pairsPerBatch: pairsPerBatch, seed: seed) } catch { throw fail("\(error)") }
         let perEpoch = trainingData.batchesPerEpoch
@@ -93,7 +97,7 @@ struct CodeTrain: ParsableCommand {
         let log = try JSONLLog(url: outDir.appendingPathComponent("train-log.jsonl"))
         if trainer.step == 0 {
             log.write(["event": "start", "data": data, "images": dataset.count, "real": dataset.realCount, "fake": dataset.fakeCount,
-                       "config": config, "epochs": epochs, "pairs_per_batch": pairsPerBatch, "micro_batch": microBatch,
+                       "config": config, "final_view": finalView, "epochs": epochs, "pairs_per_batch": pairsPerBatch, "micro_batch": microBatch,
                        "steps_per_epoch": perEpoch, "total_steps": totalSteps, "peak_lr": peak, "warmup_steps": schedule.warmupSteps,
                        "weight_decay": Double(weightDecay), "clip_norm": Double(clipNorm), "max_ops": maxOps, "roll": roll, "seed": Double(seed),
                        "threads": Threading.count, "kernel": BLAS.kernelSelection, "init_from": initFrom ?? "random (seed)"])

@@ -156,6 +156,10 @@ public enum FinalTransform: Sendable, Equatable {
     case resizeCenterCrop(cropPct: Double)
     /// torchvision `Resize((size, size), BICUBIC)`: the authors' default without `--last-crop`.
     case squareResize
+    /// `CenterCrop(size)` with no resize (zero padding for short sides): exactly the inference
+    /// preprocessing (``Preprocess/centerCrop(_:size:)``), so the un-augmented anchors keep their
+    /// native pixels as the detector sees them at test time. Not the authors' setting.
+    case centerCrop
 
     public func apply(_ image: RGBImage, size: Int) -> RGBImage {
         switch self {
@@ -177,6 +181,8 @@ public enum FinalTransform: Sendable, Equatable {
                                    box: (Double(left) * sx, Double(top) * sy, Double(left + size) * sx, Double(top + size) * sy))
         case .squareResize:
             return Resample.resize(image, width: size, height: size, filter: .bicubic)
+        case .centerCrop:
+            return Preprocess.centerCrop(image, size: size)
         }
     }
 

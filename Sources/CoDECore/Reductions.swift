@@ -11,7 +11,12 @@ public enum Reductions {
             let acc = partial + p * cols
             for i in (rows * p / parts)..<(rows * (p + 1) / parts) {
                 let row = src + i * ld
-                for j in 0..<cols { acc[j] += row[j] }
+                var j = 0
+                while j + 8 <= cols {
+                    VectorMath.store(VectorMath.load(acc + j) + VectorMath.load(row + j), acc + j)
+                    j += 8
+                }
+                while j < cols { acc[j] += row[j]; j += 1 }
             }
         }
         for p in 0..<parts {

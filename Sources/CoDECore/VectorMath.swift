@@ -62,6 +62,28 @@ public enum VectorMath {
         0.5 * (1 + erf(x * 0.707_106_781_186_547_5)) + x * exp(-0.5 * x * x) * 0.398_942_280_401_432_7
     }
 
+    /// GELU and its derivative together: the erf approximation and the Gaussian density share
+    /// one `exp(-x^2 / 2)`, so both cost about as much as one. Same arithmetic as ``gelu(_:)`` and
+    /// ``geluDerivative(_:)``.
+    @inlinable @inline(__always)
+    public static func geluWithDerivative(_ x: Float8) -> (value: Float8, derivative: Float8) {
+        let z = x * 0.707_106_781_186_547_5
+        let bits = unsafeBitCast(z, to: SIMD8<UInt32>.self)
+        let a = unsafeBitCast(bits & 0x7FFF_FFFF, to: Float8.self)
+        let t = 1 / (1 + 0.327_591_1 * a)
+        var p = Float8(repeating: 1.061_405_429)
+        p = p * t - 1.453_152_027
+        p = p * t + 1.421_413_741
+        p = p * t - 0.284_496_736
+        p = p * t + 0.254_829_592
+        p = p * t
+        let e = exp(-(a * a))
+        let y = 1 - p * e
+        let erfz = unsafeBitCast(unsafeBitCast(y, to: SIMD8<UInt32>.self) | (bits & 0x8000_0000), to: Float8.self)
+        let cdf = 0.5 * (1 + erfz)
+        return (x * cdf, cdf + x * e * 0.398_942_280_401_432_7)
+    }
+
     @inlinable @inline(__always) public static func load(_ p: UnsafePointer<Float>) -> Float8 {
         UnsafeRawPointer(p).loadUnaligned(as: Float8.self)
     }

@@ -66,7 +66,7 @@ public final class ViT: @unchecked Sendable {
             prof.measure(.attention) { Attention.forward(qkv: qkv, out: att, probs: nil, batch: batch, tokens: T, width: D, heads: c.heads) }
             prof.measure(.projection) { Linear.forward(att, weight: blk.projW, bias: blk.projB, x, rows: M, inF: D, outF: D, accumulate: true) }
             prof.measure(.layerNorm) { LayerNorm.forward(x, ln, gamma: blk.norm2W, beta: blk.norm2B, mean: nil, rstd: nil, rows: M, dim: D, eps: eps) }
-            prof.measure(.fc1) { Linear.forward(ln, weight: blk.fc1W, bias: blk.fc1B, h, rows: M, inF: D, outF: F, epilogue: .gelu(into: nil)) }
+            prof.measure(.fc1) { Linear.forward(ln, weight: blk.fc1W, bias: blk.fc1B, h, rows: M, inF: D, outF: F, epilogue: .gelu) }
             prof.measure(.fc2) { Linear.forward(h, weight: blk.fc2W, bias: blk.fc2B, x, rows: M, inF: F, outF: D, accumulate: true) }
         }
         // Final norm on the CLS rows only (LayerNorm is per row).

@@ -2,21 +2,22 @@ import CoDECore
 
 /// Activations one training forward keeps for the backward pass, for up to `capacity` images.
 /// Shapes per block l (M = B*T): `xIn`, `ln1`, `att`, `xMid`, `ln2` `[M, D]`; `qkv` `[M, 3D]`;
-/// `probs` `[B, H, T, T]`; `h` (fc1 pre-activation) `[M, F]`; LayerNorm `mean`/`rstd` `[M]`.
-/// GELU outputs are not kept: backward recomputes them from `h`.
-/// About 73 MB per block at B = 32 for ViT-Tiny; allocate once and reuse.
+/// `probs` `[B, H, T, T]`; `g` (GELU output) and `gp` (GELU derivative at fc1's output) `[M, F]`;
+/// LayerNorm `mean`/`rstd` `[M]`. Keeping the derivative (computed in the forward's fc1 epilogue
+/// with the output, sharing one exp) means backward evaluates no erf.
+/// About 92 MB per block at B = 32 for ViT-Tiny; allocate once and reuse.
 public final class TrainingCache: @unchecked Sendable {
     public let configuration: ViTConfiguration
     public let capacity: Int
     let cols: FloatBuffer                          // (B*Np, C*P*P)
-    let xIn, ln1, qkv, probs, att, xMid, ln2, h: [FloatBuffer]
+    let xIn, ln1, qkv, probs, att, xMid, ln2, g, gp: [FloatBuffer]
     let mean1, rstd1, mean2, rstd2: [FloatBuffer]
     let xFinal: FloatBuffer                        // (B*T, D) residual stream after the last block
     let meanF, rstdF: FloatBuffer                  // (B)
     // Backward scratch.
     let dx, dln, datt: FloatBuffer                 // (B*T, D)
     let dqkv: FloatBuffer                          // (B*T, 3D)
-    let g, dh: FloatBuffer                         // (B*T, F)
+    let dh: FloatBuffer                            // (B*T, F)
     let dproj: FloatBuffer                         // (B*Np, D)
     var batch = 0
 
@@ -27,19 +28,19 @@ public final class TrainingCache: @unchecked Sendable {
         func per(_ n: Int) -> [FloatBuffer] { (0..<L).map { _ in FloatBuffer(count: n) } }
         cols = FloatBuffer(count: B * c.patchCount * c.patchInputs)
         xIn = per(M * D); ln1 = per(M * D); qkv = per(M * 3 * D); probs = per(B * c.heads * c.tokens * c.tokens)
-        att = per(M * D); xMid = per(M * D); ln2 = per(M * D); h = per(M * c.mlpWidth)
+        att = per(M * D); xMid = per(M * D); ln2 = per(M * D); g = per(M * c.mlpWidth); gp = per(M * c.mlpWidth)
         mean1 = per(M); rstd1 = per(M); mean2 = per(M); rstd2 = per(M)
         xFinal = FloatBuffer(count: M * D)
         meanF = FloatBuffer(count: B); rstdF = FloatBuffer(count: B)
         dx = FloatBuffer(count: M * D); dln = FloatBuffer(count: M * D); datt = FloatBuffer(count: M * D)
         dqkv = FloatBuffer(count: M * 3 * D)
-        g = FloatBuffer(count: M * c.mlpWidth); dh = FloatBuffer(count: M * c.mlpWidth)
+        dh = FloatBuffer(count: M * c.mlpWidth)
         dproj = FloatBuffer(count: B * c.patchCount * D)
     }
 
     /// Bytes held by the cache.
     public var bytes: Int {
-        let all = [cols, xFinal, meanF, rstdF, dx, dln, datt, dqkv, g, dh, dproj] + xIn + ln1 + qkv + probs + att + xMid + ln2 + h + mean1 + rstd1 + mean2 + rstd2
+        let all = [cols, xFinal, meanF, rstdF, dx, dln, datt, dqkv, dh, dproj] + xIn + ln1 + qkv + probs + att + xMid + ln2 + g + gp + mean1 + rstd1 + mean2 + rstd2
         return all.reduce(0) { $0 + $1.count * 4 }
     }
 }
@@ -66,14 +67,12 @@ extension ViT {
             Linear.forward(cache.ln1[l].pointer, weight: blk.qkvW, bias: blk.qkvB, cache.qkv[l].pointer, rows: M, inF: D, outF: 3 * D)
             Attention.forward(qkv: cache.qkv[l].pointer, out: cache.att[l].pointer, probs: cache.probs[l].pointer,
                               batch: B, tokens: T, width: D, heads: c.heads)
-            xm.update(from: x, count: M * D)
-            Linear.forward(cache.att[l].pointer, weight: blk.projW, bias: blk.projB, xm, rows: M, inF: D, outF: D, accumulate: true)
+            Linear.forward(cache.att[l].pointer, weight: blk.projW, bias: blk.projB, xm, rows: M, inF: D, outF: D, residual: x)
             LayerNorm.forward(xm, cache.ln2[l].pointer, gamma: blk.norm2W, beta: blk.norm2B,
                               mean: cache.mean2[l].pointer, rstd: cache.rstd2[l].pointer, rows: M, dim: D, eps: eps)
-            Linear.forward(cache.ln2[l].pointer, weight: blk.fc1W, bias: blk.fc1B, cache.h[l].pointer, rows: M, inF: D, outF: F,
-                           epilogue: .gelu(into: cache.g.pointer))
-            xOut.update(from: xm, count: M * D)
-            Linear.forward(cache.g.pointer, weight: blk.fc2W, bias: blk.fc2B, xOut, rows: M, inF: F, outF: D, accumulate: true)
+            Linear.forward(cache.ln2[l].pointer, weight: blk.fc1W, bias: blk.fc1B, cache.g[l].pointer, rows: M, inF: D, outF: F,
+                           epilogue: .geluWithDerivative(into: cache.gp[l].pointer))
+            Linear.forward(cache.g[l].pointer, weight: blk.fc2W, bias: blk.fc2B, xOut, rows: M, inF: F, outF: D, residual: xm)
         }
         for b in 0..<B {
             LayerNorm.forward(cache.xFinal.pointer + b * T * D, out + b * D, gamma: w.normW, beta: w.normB,
@@ -103,10 +102,9 @@ extension ViT {
         for l in (0..<c.depth).reversed() {
             let blk = w.blocks[l], gb = gw.blocks[l]
             // x_out = x_mid + fc2(gelu(fc1(norm2(x_mid))))
-            GELU.forward(cache.h[l].pointer, cache.g.pointer, count: M * F)
-            Linear.backward(dx, cache.g.pointer, weight: blk.fc2W, dx: cache.dh.pointer, dxBeta: 0,
+            Linear.backward(dx, cache.g[l].pointer, weight: blk.fc2W, dx: cache.dh.pointer, dxBeta: 0,
                             dweight: gb.fc2W, dbias: gb.fc2B, rows: M, inF: F, outF: D)
-            GELU.backward(cache.dh.pointer, cache.h[l].pointer, dx: cache.dh.pointer, count: M * F)
+            GELU.backward(cache.dh.pointer, derivative: cache.gp[l].pointer, dx: cache.dh.pointer, count: M * F)
             Linear.backward(cache.dh.pointer, cache.ln2[l].pointer, weight: blk.fc1W, dx: cache.dln.pointer, dxBeta: 0,
                             dweight: gb.fc1W, dbias: gb.fc1B, rows: M, inF: D, outF: F)
             LayerNorm.backward(cache.dln.pointer, cache.xMid[l].pointer, mean: cache.mean2[l].pointer, rstd: cache.rstd2[l].pointer,

@@ -46,6 +46,28 @@ enum Attention {
         }
     }
 
+    /// `d ← p ⊙ (d - Σ_j p_j d_j) * scale` per row (softmax backward), 8 lanes at a time.
+    @inline(__always)
+    static func softmaxBackwardRows(_ P: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>, rows: Int, n: Int, scale: Float) {
+        let v8 = n & ~7
+        let sv = Float8(repeating: scale)
+        for i in 0..<rows {
+            let pr = P + i * n, dr = d + i * n
+            var acc = Float8(repeating: 0)
+            var j = 0
+            while j < v8 { acc += VectorMath.load(pr + j) * VectorMath.load(dr + j); j += 8 }
+            var dot = acc.sum()
+            while j < n { dot += pr[j] * dr[j]; j += 1 }
+            let dv = Float8(repeating: dot)
+            j = 0
+            while j < v8 {
+                VectorMath.store(VectorMath.load(pr + j) * (VectorMath.load(dr + j) - dv) * sv, dr + j)
+                j += 8
+            }
+            while j < n { dr[j] = pr[j] * (dr[j] - dot) * scale; j += 1 }
+        }
+    }
+
     /// Backward from the stored probabilities; overwrites `dqkv` `[B*T, 3D]` (every element is
     /// written exactly once): `dV = P^T dO`, `dP = dO V^T`,
     /// `dS = P ⊙ (dP - rowsum(P ⊙ dP)) / sqrt(hd)`, `dQ = dS K`, `dK = dS^T Q`.
@@ -74,12 +96,7 @@ enum Attention {
                 BLAS.sgemm(transA: true, transB: false, m: T, n: hd, k: T, alpha: 1,
                            a: P, lda: T, b: dO, ldb: D, beta: 0, c: dbase + 2 * D, ldc: ld)
                 // dS = P ⊙ (dP - rowsum(P ⊙ dP)) * scale, in place in dp
-                for i in 0..<T {
-                    let pr = P + i * T, dr = dp + i * T
-                    var dot: Float = 0
-                    for j in 0..<T { dot += pr[j] * dr[j] }
-                    for j in 0..<T { dr[j] = pr[j] * (dr[j] - dot) * scale }
-                }
+                softmaxBackwardRows(P, dp, rows: T, n: T, scale: scale)
                 // dQ = dS K ; dK = dS^T Q
                 BLAS.sgemm(transA: false, transB: false, m: T, n: hd, k: T, alpha: 1,
                            a: dp, lda: T, b: base + D, ldb: ld, beta: 0, c: dbase, ldc: ld)

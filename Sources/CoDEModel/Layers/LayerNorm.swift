@@ -63,27 +63,58 @@ enum LayerNorm {
         Threading.parallelFor(parts) { p in
             let dg = partial + p * 2 * dim, db = dg + dim
             for r in (rows * p / parts)..<(rows * (p + 1) / parts) {
-                let xr = x + r * dim, dyr = dy + r * dim, dxr = dx + r * dim
-                let m = mean[r], rs = rstd[r]
-                var sumG: Float = 0, sumGX: Float = 0
-                for j in 0..<dim {
-                    let xh = (xr[j] - m) * rs
-                    let g = dyr[j] * gamma[j]
-                    sumG += g
-                    sumGX += g * xh
-                    dg[j] += dyr[j] * xh
-                    db[j] += dyr[j]
-                }
-                let mg = sumG / Float(dim), mgx = sumGX / Float(dim)
-                for j in 0..<dim {
-                    let xh = (xr[j] - m) * rs
-                    dxr[j] += rs * (dyr[j] * gamma[j] - mg - xh * mgx)
-                }
+                backwardRow(dy + r * dim, x + r * dim, mean: mean[r], rstd: rstd[r], gamma: gamma,
+                            dx: dx + r * dim, dgamma: dg, dbeta: db, dim: dim)
             }
         }
         for p in 0..<parts {
             let dg = partial + p * 2 * dim, db = dg + dim
             for j in 0..<dim { dgamma[j] += dg[j]; dbeta[j] += db[j] }
+        }
+    }
+
+    /// One row of ``backward``: 8 lanes at a time, scalar tail.
+    @inline(__always)
+    static func backwardRow(_ dyr: UnsafePointer<Float>, _ xr: UnsafePointer<Float>, mean m: Float, rstd rs: Float,
+                            gamma: UnsafePointer<Float>, dx dxr: UnsafeMutablePointer<Float>,
+                            dgamma dg: UnsafeMutablePointer<Float>, dbeta db: UnsafeMutablePointer<Float>, dim: Int) {
+        let v8 = dim & ~7
+        let mv = Float8(repeating: m), rv = Float8(repeating: rs)
+        var sG = Float8(repeating: 0), sGX = Float8(repeating: 0)
+        var j = 0
+        while j < v8 {
+            let xh = (VectorMath.load(xr + j) - mv) * rv
+            let d = VectorMath.load(dyr + j)
+            let g = d * VectorMath.load(gamma + j)
+            sG += g
+            sGX += g * xh
+            VectorMath.store(VectorMath.load(dg + j) + d * xh, dg + j)
+            VectorMath.store(VectorMath.load(db + j) + d, db + j)
+            j += 8
+        }
+        var sumG = sG.sum(), sumGX = sGX.sum()
+        while j < dim {
+            let xh = (xr[j] - m) * rs
+            let g = dyr[j] * gamma[j]
+            sumG += g
+            sumGX += g * xh
+            dg[j] += dyr[j] * xh
+            db[j] += dyr[j]
+            j += 1
+        }
+        let mg = sumG / Float(dim), mgx = sumGX / Float(dim)
+        let mgv = Float8(repeating: mg), mgxv = Float8(repeating: mgx)
+        j = 0
+        while j < v8 {
+            let xh = (VectorMath.load(xr + j) - mv) * rv
+            let g = VectorMath.load(dyr + j) * VectorMath.load(gamma + j)
+            VectorMath.store(VectorMath.load(dxr + j) + rv * (g - mgv - xh * mgxv), dxr + j)
+            j += 8
+        }
+        while j < dim {
+            let xh = (xr[j] - m) * rs
+            dxr[j] += rs * (dyr[j] * gamma[j] - mg - xh * mgx)
+            j += 1
         }
     }
 }

@@ -6,9 +6,11 @@ enum Linear {
     /// What to apply to each block of outputs right after its GEMM, while it is still in cache.
     enum Epilogue {
         case none
-        /// `y = gelu(y)`; with a destination, the pre-activation stays in `y` and
-        /// `gelu(y)` goes to the destination (training keeps both).
-        case gelu(into: UnsafeMutablePointer<Float>?)
+        /// `y = gelu(y)`.
+        case gelu
+        /// `y = gelu(y)` and `derivative = gelu'(y before)` (training keeps both: the output feeds
+        /// fc2's weight gradient, the derivative the GELU backward, so backward needs no erf).
+        case geluWithDerivative(into: UnsafeMutablePointer<Float>)
     }
 
     /// Rows per block. Measured on the quiet benchmark machine: one block per thread beats
@@ -16,13 +18,17 @@ enum Linear {
     /// the weights; the epilogue then runs on blocks that no longer fit in L2, which costs less.
     static let blockRows = 1 << 30
 
-    /// `y = x W^T + b`, or `y += x W^T + b` when `accumulate` (residual connections), then the
-    /// epilogue. Blocks of rows are spread over the threads, one single-threaded sgemm each.
+    /// `y = x W^T + b`, or `y += x W^T + b` when `accumulate` (residual connections), or
+    /// `y = residual + x W^T + b` with a separate `residual` (training keeps both streams), then
+    /// the epilogue. Blocks of rows are spread over the threads, one single-threaded sgemm each;
+    /// each block's rows are first set to `residual + b` in one vectorised pass, and the GEMM
+    /// accumulates onto them.
     static func forward(
         _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
         _ y: UnsafeMutablePointer<Float>, rows: Int, inF: Int, outF: Int, accumulate: Bool = false,
-        epilogue: Epilogue = .none
+        residual: UnsafePointer<Float>? = nil, epilogue: Epilogue = .none
     ) {
+        let res: UnsafePointer<Float>? = residual ?? (accumulate ? UnsafePointer(y) : nil)
         // At most blockRows rows per block, and a multiple of the thread count so every thread
         // gets the same number of equal blocks.
         let threads = min(Threading.count, rows)
@@ -31,20 +37,30 @@ enum Linear {
             let r0 = rows * blk / blocks, r1 = rows * (blk + 1) / blocks
             let yb = y + r0 * outF
             for r in 0..<(r1 - r0) {
-                let yr = yb + r * outF
-                switch (accumulate, bias) {
-                case (false, nil): yr.update(repeating: 0, count: outF)
-                case (false, let b?): yr.update(from: b, count: outF)
-                case (true, let b?): for j in 0..<outF { yr[j] += b[j] }
-                case (true, nil): break
-                }
+                initializeRow(yb + r * outF, residual: res.map { $0 + (r0 + r) * outF }, bias: bias, count: outF)
             }
             BLAS.sgemm(transA: false, transB: true, m: r1 - r0, n: outF, k: inF, alpha: 1,
                        a: x + r0 * inF, lda: inF, b: weight, ldb: inF, beta: 1, c: yb, ldc: outF)
-            if case let .gelu(dst) = epilogue {
-                let n = (r1 - r0) * outF
-                VectorMath.map(n, yb, dst.map { $0 + r0 * outF } ?? yb, VectorMath.gelu)
+            let n = (r1 - r0) * outF
+            switch epilogue {
+            case .none: break
+            case .gelu: VectorMath.map(n, yb, yb, VectorMath.gelu)
+            case let .geluWithDerivative(dst): GELU.forwardWithDerivative(yb, derivative: dst + r0 * outF, count: n)
             }
+        }
+    }
+
+    /// `y = residual + b` (either may be absent; `residual` may be `y` itself).
+    @inline(__always)
+    static func initializeRow(_ y: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, bias: UnsafePointer<Float>?, count n: Int) {
+        switch (residual, bias) {
+        case (nil, nil): y.update(repeating: 0, count: n)
+        case let (nil, b?): y.update(from: b, count: n)
+        case let (r?, nil): if r != UnsafePointer(y) { y.update(from: r, count: n) }
+        case let (r?, b?):
+            var j = 0
+            while j + 8 <= n { VectorMath.store(VectorMath.load(r + j) + VectorMath.load(b + j), y + j); j += 8 }
+            while j < n { y[j] = r[j] + b[j]; j += 1 }
         }
     }
 
@@ -56,7 +72,40 @@ enum Linear {
         rows: Int, inF: Int, outF: Int
     ) {
         if let dx { BLAS.matmul(dy, weight, dx, m: rows, n: inF, k: outF, beta: dxBeta) }
-        BLAS.matmul(dy, x, dweight, m: outF, n: inF, k: rows, beta: 1, transA: true)
+        weightGradient(dy, x, dweight: dweight, dbias: dbias, rows: rows, inF: inF, outF: outF)
+    }
+
+    /// `dW += dy^T x` and `db += Σ_rows dy`, split over the rows (the GEMM's K): each thread
+    /// multiplies its own rows into a private `[outF, inF]` partial (the first thread straight
+    /// into `dW`), so no thread packs the other's operands; the partials are then added.
+    static func weightGradient(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, dweight: UnsafeMutablePointer<Float>,
+                               dbias: UnsafeMutablePointer<Float>?, rows: Int, inF: Int, outF: Int) {
+        let parts = min(Threading.count, rows / 256)
+        guard parts > 1 else {
+            BLAS.matmul(dy, x, dweight, m: outF, n: inF, k: rows, beta: 1, transA: true)
+            if let dbias { Reductions.addColumnSums(dy, rows: rows, cols: outF, ld: outF, into: dbias) }
+            return
+        }
+        let size = outF * inF
+        let partial = UnsafeMutablePointer<Float>.allocate(capacity: (parts - 1) * size)
+        defer { partial.deallocate() }
+        Threading.parallelFor(parts) { p in
+            let r0 = rows * p / parts, r1 = rows * (p + 1) / parts
+            BLAS.sgemm(transA: true, transB: false, m: outF, n: inF, k: r1 - r0, alpha: 1,
+                       a: dy + r0 * outF, lda: outF, b: x + r0 * inF, ldb: inF,
+                       beta: p == 0 ? 1 : 0, c: p == 0 ? dweight : partial + (p - 1) * size, ldc: inF)
+        }
+        Threading.parallelRanges(size, minChunk: 4096) { r in
+            for p in 0..<(parts - 1) {
+                let src = partial + p * size
+                var i = r.lowerBound
+                while i + 8 <= r.upperBound {
+                    VectorMath.store(VectorMath.load(dweight + i) + VectorMath.load(src + i), dweight + i)
+                    i += 8
+                }
+                while i < r.upperBound { dweight[i] += src[i]; i += 1 }
+            }
+        }
         if let dbias { Reductions.addColumnSums(dy, rows: rows, cols: outF, ld: outF, into: dbias) }
     }
 }
@@ -70,7 +119,37 @@ enum GELU {
         }
     }
 
-    /// `dx = dy * gelu'(x)` (overwrites `dx`, which may alias `dy`); `x` is the stored pre-activation.
+    /// In place `x ← gelu(x)`, and `derivative ← gelu'(x)` from the value before (single-threaded;
+    /// the caller parallelises).
+    static func forwardWithDerivative(_ x: UnsafeMutablePointer<Float>, derivative: UnsafeMutablePointer<Float>, count n: Int) {
+        var i = 0
+        while i + 8 <= n {
+            let (g, d) = VectorMath.geluWithDerivative(VectorMath.load(x + i))
+            VectorMath.store(g, x + i)
+            VectorMath.store(d, derivative + i)
+            i += 8
+        }
+        while i < n {
+            let (g, d) = VectorMath.geluWithDerivative(Float8(repeating: x[i]))
+            x[i] = g[0]
+            derivative[i] = d[0]
+            i += 1
+        }
+    }
+
+    /// `dx = dy * derivative` element-wise (`dx` may alias `dy`), with the derivative the forward kept.
+    static func backward(_ dy: UnsafePointer<Float>, derivative: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count n: Int) {
+        Threading.parallelRanges(n, minChunk: 4096) { r in
+            var i = r.lowerBound
+            while i + 8 <= r.upperBound {
+                VectorMath.store(VectorMath.load(dy + i) * VectorMath.load(derivative + i), dx + i)
+                i += 8
+            }
+            while i < r.upperBound { dx[i] = dy[i] * derivative[i]; i += 1 }
+        }
+    }
+
+    /// `dx = dy * gelu'(x)` (overwrites `dx`, which may alias `dy`); `x` is the pre-activation.
     static func backward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count n: Int) {
         Threading.parallelRanges(n, minChunk: 4096) { r in
             var i = r.lowerBound
