@@ -12,7 +12,7 @@ VENV ?= .venv
 BENCH_DIR ?= bench-results
 SAMPLES ?= .build/samples
 
-.PHONY: deps build test run samples bench bench-encoder bench-memory bench-detect bench-classifiers bench-images bench-augment bench-peers fixtures fuzz clean
+.PHONY: deps build test run samples bench bench-encoder bench-memory bench-detect bench-classifiers bench-images bench-augment bench-peers bench-versus fixtures fuzz clean
 
 # Installs the Debian packages that are missing (apt-get update first, only when something is missing).
 deps:
@@ -89,6 +89,19 @@ bench-peers: $(VENV)/.done
 	$(VENV)/bin/python Benchmarks/peers/vit_peers.py --threads 2 --output $(BENCH_DIR)/peers.json
 	$(VENV)/bin/python Benchmarks/classifiers/sklearn_peer.py --output $(BENCH_DIR)/sklearn.json
 	$(VENV)/bin/python Benchmarks/images/pillow_peer.py .build/bench-jpegs --output $(BENCH_DIR)/pillow.json
+
+# CoDEKit and the PyTorch / ONNX Runtime peers in alternating rounds (ROUNDS, default 5): each
+# round's figures share one machine state; the summary gives medians of figures and of ratios.
+ROUNDS ?= 5
+bench-versus: deps $(VENV)/.done
+	$(SWIFT) build $(RELEASE) --product code-bench
+	rm -rf $(BENCH_DIR)/versus && mkdir -p $(BENCH_DIR)/versus
+	for r in $$(seq 1 $(ROUNDS)); do \
+	  $(BIN)/code-bench --threads 2 --repeats 5 --training --output $(BENCH_DIR)/versus/codekit-$$r.json > /dev/null && \
+	  $(VENV)/bin/python Benchmarks/peers/vit_peers.py --threads 2 --repeats 5 --output $(BENCH_DIR)/versus/peers-$$r.json > /dev/null 2>&1 || exit 1; \
+	  echo "round $$r of $(ROUNDS) done"; \
+	done
+	$(VENV)/bin/python Benchmarks/peers/versus.py $(BENCH_DIR)/versus --output $(BENCH_DIR)/versus.json
 
 $(VENV)/.done:
 	$(PYTHON) -m venv $(VENV)

@@ -43,6 +43,8 @@ struct CodeTrain: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
     @Option(help: ArgumentHelp("How every view reaches the encoder's size after augmentation: resize-crop (the authors': resize the short side to size/0.9, centre crop) or center-crop (no resize, as at inference: native pixels).", valueName: "resize-crop|center-crop"))
     var finalView = "resize-crop"
+    @Flag(help: "When --pairs-per-batch <= --micro-batch, keep all eight view groups' activations and skip the gradient cache's second forward (about 25% faster; memory: 8 caches of --micro-batch images, about 8.9 GB at 32 pairs of 224x224).")
+    var keepActivations = false
 
     func validate() throws {
         if !["tiny", "tiny32"].contains(config) { throw ValidationError("--config must be tiny or tiny32") }
@@ -79,7 +81,8 @@ struct CodeTrain: ParsableCommand {
         let schedule = CosineSchedule(baseLR: peak, totalSteps: totalSteps, warmupSteps: Int((warmupEpochs * Double(perEpoch)).rounded()))
         let trainerConfig = TrainerConfiguration(microBatch: microBatch, schedule: schedule,
                                                  adamW: AdamWConfiguration(weightDecay: weightDecay),
-                                                 clipNorm: clipNorm > 0 ? clipNorm : nil, rollAugmentedViews: roll)
+                                                 clipNorm: clipNorm > 0 ? clipNorm : nil, rollAugmentedViews: roll,
+                                                 keepActivations: keepActivations)
         let trainer = Trainer(model: ViT(configuration: vit, seed: seed), configuration: trainerConfig, seed: seed)
         if let initFrom, !resume {
             do {
@@ -97,7 +100,7 @@ struct CodeTrain: ParsableCommand {
         let log = try JSONLLog(url: outDir.appendingPathComponent("train-log.jsonl"))
         if trainer.step == 0 {
             log.write(["event": "start", "data": data, "images": dataset.count, "real": dataset.realCount, "fake": dataset.fakeCount,
-                       "config": config, "final_view": finalView, "epochs": epochs, "pairs_per_batch": pairsPerBatch, "micro_batch": microBatch,
+                       "config": config, "final_view": finalView, "keep_activations": keepActivations, "epochs": epochs, "pairs_per_batch": pairsPerBatch, "micro_batch": microBatch,
                        "steps_per_epoch": perEpoch, "total_steps": totalSteps, "peak_lr": peak, "warmup_steps": schedule.warmupSteps,
                        "weight_decay": Double(weightDecay), "clip_norm": Double(clipNorm), "max_ops": maxOps, "roll": roll, "seed": Double(seed),
                        "threads": Threading.count, "kernel": BLAS.kernelSelection, "init_from": initFrom ?? "random (seed)"])

@@ -15,15 +15,23 @@ public struct TrainerConfiguration: Sendable, Equatable {
     /// Roll the augmented views within the batch (the authors' `roll_index`, a derangement) so a
     /// positive is a different image of the same class. Needs at least 2 pairs per batch.
     public var rollAugmentedViews: Bool
+    /// When a step's batch fits in one micro-batch (pairs <= ``microBatch``), keep the training
+    /// activations of all eight view groups (eight ``TrainingCache``s) and skip the second
+    /// forward pass of the gradient cache: about 25% less compute per step for 8x the cache
+    /// memory (about 8.9 GB at 32 pairs of 224x224 images). Larger batches fall back to the
+    /// gradient cache. The gradient is the same either way.
+    public var keepActivations: Bool
 
     public init(microBatch: Int = 32, schedule: CosineSchedule, adamW: AdamWConfiguration = AdamWConfiguration(),
-                clipNorm: Float? = nil, temperature: Double = 0.1, rollAugmentedViews: Bool = false) {
+                clipNorm: Float? = nil, temperature: Double = 0.1, rollAugmentedViews: Bool = false,
+                keepActivations: Bool = false) {
         self.microBatch = microBatch
         self.schedule = schedule
         self.adamW = adamW
         self.clipNorm = clipNorm
         self.temperature = temperature
         self.rollAugmentedViews = rollAugmentedViews
+        self.keepActivations = keepActivations
     }
 }
 
@@ -68,7 +76,9 @@ public enum TrainerError: Error, CustomStringConvertible {
 /// 4. check the loss and gradient norm are finite (else throw, parameters untouched), clip,
 ///    AdamW with the scheduled learning rate.
 /// Peak memory is the ``TrainingCache`` for m images plus `8 B D` floats, whatever B is, when the
-/// views come from a ``ViewSource`` that produces them on demand.
+/// views come from a ``ViewSource`` that produces them on demand. With
+/// ``TrainerConfiguration/keepActivations`` and B <= m, step 1 runs the training forward into
+/// eight caches and step 3 is backward only (no second forward).
 public final class Trainer {
     public let model: ViT
     public let optimizer: AdamW
@@ -77,6 +87,8 @@ public final class Trainer {
     public var rng: Xoshiro256
     public let gradients: FloatBuffer
     let cache: TrainingCache
+    /// One cache per view group, allocated on the first step that uses ``TrainerConfiguration/keepActivations``.
+    var groupCaches: [TrainingCache] = []
     let objective: CoDEObjective
 
     /// Fills `into` with the images `range` of `view` (planar `[range.count, C, S, S]`, normalised).
@@ -104,7 +116,12 @@ public final class Trainer {
         let c = model.configuration
         let n = c.imageFloats, D = c.width, mb = configuration.microBatch
         let input = FloatBuffer(count: mb * n)
-        // 1. Embeddings of the whole logical batch, inference path.
+        let single = configuration.keepActivations && B <= mb
+        if single && groupCaches.isEmpty {
+            groupCaches = CoDEView.allCases.map { _ in TrainingCache(configuration: c, capacity: mb) }
+        }
+        // 1. Embeddings of the whole logical batch: the inference path, or (one micro-batch,
+        //    activations kept) the training forward whose caches step 3 then uses directly.
         var groups: [Embeddings<Float>] = []
         for v in CoDEView.allCases {
             var e = Embeddings<Float>(zerosRows: B, dim: D)
@@ -112,7 +129,11 @@ public final class Trainer {
                 for start in stride(from: 0, to: B, by: mb) {
                     let r = start..<min(B, start + mb)
                     try views(v, r, input.pointer)
-                    model.embed(input.pointer, batch: r.count, into: out.baseAddress! + start * D)
+                    if single {
+                        model.forward(input.pointer, batch: r.count, cache: groupCaches[v.rawValue], into: out.baseAddress! + start * D)
+                    } else {
+                        model.embed(input.pointer, batch: r.count, into: out.baseAddress! + start * D)
+                    }
                 }
             }
             groups.append(e)
@@ -128,6 +149,14 @@ public final class Trainer {
         guard result.total.isFinite else { throw TrainerError.nonFinite("loss is \(result.total)") }
         // 3. Forward with caches and backward, micro-batch by micro-batch.
         gradients.zero()
+        if single {
+            for v in CoDEView.allCases {
+                result.gradients[v].values.withUnsafeBufferPointer { dE in
+                    model.backward(dE.baseAddress!, cache: groupCaches[v.rawValue], gradients: gradients)
+                }
+            }
+            return result
+        }
         let out = FloatBuffer(count: mb * D)
         for v in CoDEView.allCases {
             try result.gradients[v].values.withUnsafeBufferPointer { dE in
