@@ -41,6 +41,27 @@ import Testing
         }
     }
 
+    /// `.centerCrop` anchors are exactly the inference preprocessing: the same floats
+    /// `Preprocess.inferenceTensor` feeds the encoder at test time (no resize), and a side under
+    /// the size is zero-padded rather than resized.
+    @Test func centerCropAnchorsAreTheInferencePreprocessing() throws {
+        let ps = pairs(2)
+        let s = try ViewSampler(size: Self.size, augmentation: try HeavyAugmentation(jpegCodec: BlockMeanCodec()), final: .centerCrop)
+        var rng = Xoshiro256(seed: 8)
+        let batch = try s.sample(ps, using: &rng)
+        let stride = batch.imageStride
+        for (i, p) in ps.enumerated() {
+            for (group, img) in [(CoDEViewBatch.Group.real, p.real), (.fake, p.fake)] {
+                var inference = [Float](repeating: .nan, count: stride)
+                inference.withUnsafeMutableBufferPointer { Preprocess.inferenceTensor(img, size: Self.size, into: $0.baseAddress!) }
+                #expect(batch[group].array((i * stride)..<((i + 1) * stride)) == inference)
+            }
+        }
+        let small = randomImage(width: 20, height: 40, seed: 9)
+        let v = FinalTransform.centerCrop.apply(small, size: Self.size)
+        #expect(v.width == Self.size && v.height == Self.size && v == Preprocess.centerCrop(small, size: Self.size))
+    }
+
     @Test func viewsComposeCropThenHeavyThenFinal() throws {
         // The documented order (authors' MassiveTransform.forward): crop, augmentation ops, final.
         let s = try sampler(), img = randomImage(width: 70, height: 52, seed: 3)
