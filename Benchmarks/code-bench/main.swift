@@ -100,6 +100,28 @@ struct CodeBench: ParsableCommand {
         }
     }
 
+    /// The paired protocol: per repeat, one sample of every GEMM probe (the sgemm-bound ceiling
+    /// for that moment), then one timed run of the workload (`run` returns seconds per batch of
+    /// `batch` images). Returns the per-repeat rates per probe, ceilings, images/s and their ratios.
+    func paired(_ probes: [GemmProbe], batch B: Int, _ run: () -> Double)
+        -> (rates: [[Double]], ceilings: [Double], speeds: [Double], ratios: [Double]) {
+        var rates = probes.map { _ in [Double]() }
+        var ceilings: [Double] = [], speeds: [Double] = [], ratios: [Double] = []
+        for _ in 0..<repeats {
+            var ceilingTime = 0.0
+            for (i, p) in probes.enumerated() {
+                let rate = p.sample()
+                rates[i].append(rate)
+                ceilingTime += p.shape.flops * Double(p.shape.perBatch) / Double(B) / (rate * 1e9)
+            }
+            let t = run()
+            ceilings.append(1 / ceilingTime)
+            speeds.append(Double(B) / t)
+            ratios.append(Double(B) / t * ceilingTime)
+        }
+        return (rates, ceilings, speeds, ratios)
+    }
+
     /// Backward GEMMs per block, as the model issues them: dX = dY W, dW = dY^T X per linear
     /// layer, and the four per-head attention products.
     func backwardShapes(batch B: Int, config c: ViTConfiguration) -> [GemmShape] {
@@ -171,24 +193,29 @@ struct CodeBench: ParsableCommand {
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]), to: url)
     }
 
-    /// `n` bare training steps at the micro-batch (for `perf record`), with their median time.
-    func runTrainingSteps(_ n: Int) {
-        let c = ViTConfiguration.tiny, B = microBatch
-        let model = ViT(configuration: c, seed: 0)
+    /// One training step (forward with caches + backward + AdamW) on fixed inputs at the
+    /// micro-batch, with everything it needs allocated once.
+    func makeTrainingStep(_ model: ViT) -> () -> Void {
+        let c = model.configuration, B = microBatch
         let cache = TrainingCache(configuration: c, capacity: B)
         let grads = model.layout.makeBuffer()
         let adam = AdamW(layout: model.layout)
         let input = FloatBuffer(fixtureUniform(seed: 5, count: B * c.imageFloats))
         let out = FloatBuffer(count: B * c.width)
         let dE = FloatBuffer(fixtureUniform(seed: 6, count: B * c.width).map { 1e-3 * $0 })
-        let times = (0..<n).map { _ in
-            time {
-                grads.zero()
-                model.forward(input.pointer, batch: B, cache: cache, into: out.pointer)
-                model.backward(dE.pointer, cache: cache, gradients: grads)
-                adam.step(parameters: model.parameters, gradients: grads, learningRate: 1e-6)
-            }
+        return {
+            grads.zero()
+            model.forward(input.pointer, batch: B, cache: cache, into: out.pointer)
+            model.backward(dE.pointer, cache: cache, gradients: grads)
+            adam.step(parameters: model.parameters, gradients: grads, learningRate: 1e-6)
         }
+    }
+
+    /// `n` bare training steps at the micro-batch (for `perf record`), with their median time.
+    func runTrainingSteps(_ n: Int) {
+        let B = microBatch
+        let stepOnce = makeTrainingStep(ViT(configuration: .tiny, seed: 0))
+        let times = (0..<n).map { _ in time(stepOnce) }
         print(String(format: "%d training steps at micro-batch %d: median %.3f s = %.1f images/s", n, B, median(times), Double(B) / median(times)))
     }
 
@@ -198,34 +225,10 @@ struct CodeBench: ParsableCommand {
         let B = microBatch
         print("training, micro-batch \(B): forward + backward + AdamW")
         let probes = (shapes(batch: B, config: c) + backwardShapes(batch: B, config: c)).map { GemmProbe($0, batch: B, heads: c.heads) }
-        let cache = TrainingCache(configuration: c, capacity: B)
-        let grads = model.layout.makeBuffer()
-        let adam = AdamW(layout: model.layout)
-        let input = FloatBuffer(fixtureUniform(seed: 5, count: B * c.imageFloats))
-        let out = FloatBuffer(count: B * c.width)
-        let dE = FloatBuffer(fixtureUniform(seed: 6, count: B * c.width).map { 1e-3 * $0 })
-        let stepOnce = {
-            grads.zero()
-            model.forward(input.pointer, batch: B, cache: cache, into: out.pointer)
-            model.backward(dE.pointer, cache: cache, gradients: grads)
-            adam.step(parameters: model.parameters, gradients: grads, learningRate: 1e-6)
-        }
+        let stepOnce = makeTrainingStep(model)
         stepOnce()
         // Paired protocol as for the forward: every GEMM shape, then one step, per repeat.
-        var rates = probes.map { _ in [Double]() }
-        var ceilings: [Double] = [], speeds: [Double] = [], ratios: [Double] = []
-        for _ in 0..<repeats {
-            var ceilingTime = 0.0
-            for (i, p) in probes.enumerated() {
-                let rate = p.sample()
-                rates[i].append(rate)
-                ceilingTime += p.shape.flops * Double(p.shape.perBatch) / Double(B) / (rate * 1e9)
-            }
-            let t = time(stepOnce)
-            ceilings.append(1 / ceilingTime)
-            speeds.append(Double(B) / t)
-            ratios.append(Double(B) / t * ceilingTime)
-        }
+        let (rates, ceilings, speeds, ratios) = paired(probes, batch: B) { time(stepOnce) }
         for (i, p) in probes.enumerated() {
             let s = p.shape
             print(String(format: "  %-12@ %5dx%4dx%5d %9.1f GFLOP/s", s.name as NSString, s.m, s.n, s.k, median(rates[i])))
@@ -265,19 +268,8 @@ struct CodeBench: ParsableCommand {
             let out = FloatBuffer(count: B * c.width)
             for _ in 0..<2 { model.embed(input.pointer, batch: B, into: out.pointer) }
             let inner = B == 1 ? 8 : 1
-            var rates = probes.map { _ in [Double]() }
-            var ceilings: [Double] = [], speeds: [Double] = [], ratios: [Double] = []
-            for _ in 0..<repeats {
-                var ceilingTime = 0.0
-                for (i, p) in probes.enumerated() {
-                    let rate = p.sample()
-                    rates[i].append(rate)
-                    ceilingTime += p.shape.flops * Double(p.shape.perBatch) / Double(B) / (rate * 1e9)
-                }
-                let t = time { for _ in 0..<inner { model.embed(input.pointer, batch: B, into: out.pointer) } } / Double(inner)
-                ceilings.append(1 / ceilingTime)
-                speeds.append(Double(B) / t)
-                ratios.append(Double(B) / t * ceilingTime)
+            let (rates, ceilings, speeds, ratios) = paired(probes, batch: B) {
+                time { for _ in 0..<inner { model.embed(input.pointer, batch: B, into: out.pointer) } } / Double(inner)
             }
             var gemms: [[String: Any]] = []
             for (i, p) in probes.enumerated() {

@@ -35,7 +35,12 @@ public enum VectorMath {
 
     /// erf(x) for 8 lanes: Abramowitz & Stegun 7.1.26, |error| <= 1.5e-7 absolute.
     @inlinable @inline(__always)
-    public static func erf(_ x: Float8) -> Float8 {
+    public static func erf(_ x: Float8) -> Float8 { erfWithGaussian(x).erf }
+
+    /// erf(x) and the `exp(-x^2)` its approximation computes on the way (A&S 7.1.26:
+    /// `erf |x| = 1 - t P(t) exp(-x^2)`, `t = 1 / (1 + 0.3275911 |x|)`).
+    @inlinable @inline(__always)
+    public static func erfWithGaussian(_ x: Float8) -> (erf: Float8, gaussian: Float8) {
         let bits = unsafeBitCast(x, to: SIMD8<UInt32>.self)
         let a = unsafeBitCast(bits & 0x7FFF_FFFF, to: Float8.self)
         let t = 1 / (1 + 0.327_591_1 * a)
@@ -45,9 +50,10 @@ public enum VectorMath {
         p = p * t - 0.284_496_736
         p = p * t + 0.254_829_592
         p = p * t
-        let y = 1 - p * exp(-(a * a))
+        let e = exp(-(a * a))
+        let y = 1 - p * e
         // copysign: erf is odd.
-        return unsafeBitCast(unsafeBitCast(y, to: SIMD8<UInt32>.self) | (bits & 0x8000_0000), to: Float8.self)
+        return (unsafeBitCast(unsafeBitCast(y, to: SIMD8<UInt32>.self) | (bits & 0x8000_0000), to: Float8.self), e)
     }
 
     /// Exact (erf) GELU: 0.5 x (1 + erf(x / sqrt 2)).
@@ -67,19 +73,8 @@ public enum VectorMath {
     /// ``geluDerivative(_:)``.
     @inlinable @inline(__always)
     public static func geluWithDerivative(_ x: Float8) -> (value: Float8, derivative: Float8) {
-        let z = x * 0.707_106_781_186_547_5
-        let bits = unsafeBitCast(z, to: SIMD8<UInt32>.self)
-        let a = unsafeBitCast(bits & 0x7FFF_FFFF, to: Float8.self)
-        let t = 1 / (1 + 0.327_591_1 * a)
-        var p = Float8(repeating: 1.061_405_429)
-        p = p * t - 1.453_152_027
-        p = p * t + 1.421_413_741
-        p = p * t - 0.284_496_736
-        p = p * t + 0.254_829_592
-        p = p * t
-        let e = exp(-(a * a))
-        let y = 1 - p * e
-        let erfz = unsafeBitCast(unsafeBitCast(y, to: SIMD8<UInt32>.self) | (bits & 0x8000_0000), to: Float8.self)
+        // exp(-(x / sqrt 2)^2) = exp(-x^2 / 2): the Gaussian density's exponential.
+        let (erfz, e) = erfWithGaussian(x * 0.707_106_781_186_547_5)
         let cdf = 0.5 * (1 + erfz)
         return (x * cdf, cdf + x * e * 0.398_942_280_401_432_7)
     }
