@@ -87,7 +87,8 @@ public final class Trainer {
     public var rng: Xoshiro256
     public let gradients: FloatBuffer
     let cache: TrainingCache
-    /// One cache per view group, allocated on the first step that uses ``TrainerConfiguration/keepActivations``.
+    /// One cache per view group for `B` images, allocated on the first step that uses
+    /// ``TrainerConfiguration/keepActivations`` (and again if a later step has more pairs).
     var groupCaches: [TrainingCache] = []
     let objective: CoDEObjective
 
@@ -117,8 +118,9 @@ public final class Trainer {
         let n = c.imageFloats, D = c.width, mb = configuration.microBatch
         let input = FloatBuffer(count: mb * n)
         let single = configuration.keepActivations && B <= mb
-        if single && groupCaches.isEmpty {
-            groupCaches = CoDEView.allCases.map { _ in TrainingCache(configuration: c, capacity: mb) }
+        if single && (groupCaches.first?.capacity ?? 0) < B {
+            groupCaches = []  // release the smaller caches first
+            groupCaches = CoDEView.allCases.map { _ in TrainingCache(configuration: c, capacity: B) }
         }
         // 1. Embeddings of the whole logical batch: the inference path, or (one micro-batch,
         //    activations kept) the training forward whose caches step 3 then uses directly.
