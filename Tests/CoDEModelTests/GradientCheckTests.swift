@@ -56,8 +56,10 @@ import _CoDETestSupport
             GELU.forward(f(x[0]), &y, count: n)
             return d(y)
         } backward: { x, r in
-            var dx = [Float](repeating: 0, count: n)
-            GELU.backward(f(r), f(x[0]), dx: &dx, count: n)
+            // As training runs it: the forward's epilogue keeps gelu', the backward multiplies.
+            var g = f(x[0]), derivative = [Float](repeating: 0, count: n), dx = [Float](repeating: 0, count: n)
+            GELU.forwardWithDerivative(&g, derivative: &derivative, count: n)
+            GELU.backward(f(r), derivative: derivative, dx: &dx, count: n)
             return [d(dx)]
         }
         expectClose(diffs, "GELU")

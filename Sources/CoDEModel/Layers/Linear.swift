@@ -149,21 +149,4 @@ enum GELU {
             while i < r.upperBound { dx[i] = dy[i] * derivative[i]; i += 1 }
         }
     }
-
-    /// `dx = dy * gelu'(x)` (overwrites `dx`, which may alias `dy`); `x` is the pre-activation.
-    static func backward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count n: Int) {
-        Threading.parallelRanges(n, minChunk: 4096) { r in
-            var i = r.lowerBound
-            while i + 8 <= r.upperBound {
-                let g = VectorMath.geluDerivative(UnsafeRawPointer(x + i).loadUnaligned(as: Float8.self))
-                let d = UnsafeRawPointer(dy + i).loadUnaligned(as: Float8.self)
-                UnsafeMutableRawPointer(dx + i).storeBytes(of: g * d, as: Float8.self)
-                i += 8
-            }
-            while i < r.upperBound {
-                dx[i] = dy[i] * VectorMath.geluDerivative(Float8(repeating: x[i]))[0]
-                i += 1
-            }
-        }
-    }
 }
