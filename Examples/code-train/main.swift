@@ -43,7 +43,7 @@ struct CodeTrain: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
     @Option(help: ArgumentHelp("How every view reaches the encoder's size after augmentation: resize-crop (the authors': resize the short side to size/0.9, centre crop) or center-crop (no resize, as at inference: native pixels).", valueName: "resize-crop|center-crop"))
     var finalView = "resize-crop"
-    @Flag(help: "When --pairs-per-batch <= --micro-batch, keep all eight view groups' activations and skip the gradient cache's second forward (about 25% faster; memory: 8 caches of --pairs-per-batch images, about 8.9 GB at 32 pairs of 224x224).")
+    @Flag(help: "When --pairs-per-batch <= --micro-batch, keep all eight view groups' activations and skip the gradient cache's second forward (about 25% less compute; memory: 8 caches of --pairs-per-batch images, about 8.9 GB at 32 pairs of 224x224).")
     var keepActivations = false
 
     func validate() throws {

@@ -86,7 +86,9 @@ public final class Trainer {
     /// Generator for roll indices (and whatever the caller draws from it); saved with the state.
     public var rng: Xoshiro256
     public let gradients: FloatBuffer
-    let cache: TrainingCache
+    /// The micro-batch cache of the gradient-cache path, allocated on first use (steps that keep
+    /// all activations never need it).
+    lazy var cache = TrainingCache(configuration: model.configuration, capacity: configuration.microBatch)
     /// One cache per view group for `B` images, allocated on the first step that uses
     /// ``TrainerConfiguration/keepActivations`` (and again if a later step has more pairs).
     var groupCaches: [TrainingCache] = []
@@ -103,7 +105,6 @@ public final class Trainer {
         optimizer = AdamW(layout: model.layout, configuration: configuration.adamW)
         rng = Xoshiro256(seed: seed)
         gradients = model.layout.makeBuffer()
-        cache = TrainingCache(configuration: model.configuration, capacity: configuration.microBatch)
         objective = CoDEObjective(temperature: configuration.temperature)
     }
 
