@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Turns an encoder trained by code-train into CoDEKit's bundled default model:
-#   1. fits the three classifiers on the training images (code-fit --data),
+#   1. fits the three classifiers on the training images (code-fit --data), each image embedded as
+#      the mean of its five crops (CROPS=center for the authors' single centre crop),
 #   2. evaluates each on photos/val and cifake/val, with and without the test-time transforms,
 #   3. copies encoder + classifiers into Sources/CoDEKit/Resources/DefaultModel/.
 # Usage: tools/bundle_default_model.sh ENCODER_DIR [SHARED_DATA_DIR]
@@ -8,11 +9,12 @@
 set -euo pipefail
 enc=${1:?usage: tools/bundle_default_model.sh ENCODER_DIR [SHARED_DATA_DIR]}
 data=${2:-../shared/data}
+crops=${CROPS:-five}
 bin=$(swift build -c release -Xswiftc -target-cpu -Xswiftc native --show-bin-path)
 swift build -c release -Xswiftc -target-cpu -Xswiftc native --product code-fit
 swift build -c release -Xswiftc -target-cpu -Xswiftc native --product code-eval
 for c in linear knn svm; do
-  "$bin/code-fit" --classifier "$c" --data "$data/photos/train" --model "$enc" --output "$enc/$c.safetensors"
+  "$bin/code-fit" --classifier "$c" --crops "$crops" --data "$data/photos/train" --model "$enc" --output "$enc/$c.safetensors"
 done
 mkdir -p "$enc/eval"
 for c in linear knn svm; do

@@ -19,7 +19,9 @@ struct CodeDetect: ParsableCommand {
         --classifier linear|knn|svm picks one of them, anything else is a classifier file path.
         score is the classifier's decision value: p(fake) for linear (fake when > threshold, default 0.5), \
         dist(nearest real) - dist(nearest fake) for knn (default: neighbour vote; with --threshold fake when > threshold), \
-        the SVM decision for svm (real when > threshold, default 0).
+        the SVM decision for svm (real when > threshold, default 0). \
+        Each image is embedded with the crops its classifier was fitted with (code-fit --crops): the authors' centre crop, \
+        or the mean embedding of five crops (corners and centre, as the bundled model's classifiers).
         """)
 
     @Option(help: "Model directory (default: the bundled model).") var model: String?
@@ -28,7 +30,8 @@ struct CodeDetect: ParsableCommand {
     @Option(help: "Output format: table, csv or jsonl (default: table for images, jsonl for --embeddings).") var format: String?
     @Option(help: "Write the rows to this file (atomically) instead of standard output.") var output: String?
     @Option(help: "Embeddings JSONL file (from code-embed) instead of images.") var embeddings: String?
-    @Option(help: "Images per forward pass.") var batchSize: Int = 32
+    @Option(help: "center or five (default: the crops the classifier was fitted with; see code-fit --crops).") var crops: String?
+    @Option(help: "Crops per forward pass (with five crops, batch-size / 5 images).") var batchSize: Int = 32
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
     @Argument(help: "Image files, folders or .csv lists.") var inputs: [String] = []
 
@@ -39,6 +42,7 @@ struct CodeDetect: ParsableCommand {
         let rows: [DetectionRow], text: String
         if let embeddings {
             guard inputs.isEmpty else { throw ValidationError("give either --embeddings or image inputs, not both") }
+            guard crops == nil else { throw ValidationError("--crops applies to images, not to --embeddings") }
             let file = try ClassifierKind(rawValue: classifier) != nil ? ModelDirectory.resolve(model).classifierURL(classifier)
                                                                       : URL(fileURLWithPath: classifier)
             let c = try AnyClassifier.load(from: file)
@@ -49,7 +53,8 @@ struct CodeDetect: ParsableCommand {
         } else {
             guard !inputs.isEmpty else { throw ValidationError("give image files, folders or .csv lists (or --embeddings FILE)") }
             let files = try DetectorInputs.expand(inputs)
-            let detector = try Detector(model: ModelDirectory.resolve(model), classifier: classifier, threshold: threshold)
+            let detector = try Detector(model: ModelDirectory.resolve(model), classifier: classifier, threshold: threshold,
+                                        crops: cropLayout(crops))
             rows = try detector.detect(files: files, batchSize: batchSize)
             text = fmt.render(rows, classifier: classifier)
         }
@@ -72,6 +77,13 @@ struct CodeDetect: ParsableCommand {
             return .ok(path: r.path, prediction: Prediction(decision: s, verdict: Detector.verdict(score: s, threshold: t, kind: kind)))
         }
     }
+}
+
+/// `--crops`: nil keeps the classifier's recorded layout.
+func cropLayout(_ s: String?) throws -> CropLayout? {
+    guard let s else { return nil }
+    guard let c = CropLayout(rawValue: s) else { throw ValidationError("--crops must be center or five (got '\(s)')") }
+    return c
 }
 
 func note(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }

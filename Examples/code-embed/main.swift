@@ -22,7 +22,10 @@ struct CodeEmbed: ParsableCommand {
     @Option(help: "Write to FILE instead of standard output (rows stream to FILE.partial, renamed at the end).")
     var output: String?
 
-    @Option(help: "Images per forward pass.")
+    @Option(help: "center (the authors' preprocessing) or five: each embedding is the mean of five crops (corners and centre).")
+    var crops: CropLayout = .center
+
+    @Option(help: "Crops per forward pass (with five crops, batch-size / 5 images).")
     var batchSize: Int = 32
 
     @Option(help: "Worker threads (default: all cores).")
@@ -46,6 +49,7 @@ struct CodeEmbed: ParsableCommand {
         do {
             files = try InputFiles.expand(inputs)
             embedder = try Embedder(modelAt: URL(fileURLWithPath: model))
+            embedder.crops = crops
         } catch {
             FileHandle.standardError.write(Data("code-embed: \(error)\n".utf8))
             throw ExitCode(2)
@@ -149,5 +153,7 @@ final class Progress {
         FileHandle.standardError.write(Data(((tty ? "\r" : "") + line(errors) + "\n").utf8))
     }
 }
+
+extension CropLayout: ExpressibleByArgument {}
 
 CodeEmbed.main()

@@ -14,7 +14,7 @@ struct CodeEval: ParsableCommand {
         discussion: """
         DATASET is a folder with real/ and fake/<generator>/, a CSV manifest FILE.csv[#split] (path,label[,generator]), \
         or WebDataset .tar shards. --transforms paper applies one seeded transform per image (JPEG 50-90, resize \
-        0.5-1.5, crop 60-90%, blur 0.5-2) before the centre crop; see docs/evaluation.md. --model DIR and --classifier \
+        0.5-1.5, crop 60-90%, blur 0.5-2) before the crops; see docs/evaluation.md. --model DIR and --classifier \
         work as in code-detect (default: the bundled model, linear).
         """)
 
@@ -27,7 +27,8 @@ struct CodeEval: ParsableCommand {
     @Option(help: "Write an HTML report with SVG figures (and evaluation.csv/.json) to this folder.") var report: String?
     @Flag(help: "Add t-SNE maps of the embeddings to the report (exact t-SNE on at most 2000 points).") var tsne = false
     @Option(help: "Write PREFIX.csv and PREFIX.json.") var output: String?
-    @Option(help: "Images per forward pass.") var batchSize: Int = 32
+    @Option(help: "center or five (default: the crops the classifier was fitted with).") var crops: String?
+    @Option(help: "Crops per forward pass (with five crops, batch-size / 5 images).") var batchSize: Int = 32
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
 
     func execute() throws -> Int32 {
@@ -40,7 +41,7 @@ struct CodeEval: ParsableCommand {
         default: throw ValidationError("--transforms must be none, paper or both (got '\(transforms)')")
         }
         let dir = try ModelDirectory.resolve(model)
-        let detector = try Detector(model: dir, classifier: classifier, threshold: threshold)
+        let detector = try Detector(model: dir, classifier: classifier, threshold: threshold, crops: cropLayout(crops))
         let dataset = try DatasetSpec.open(data)
         guard dataset.count > 0 else { throw ValidationError("dataset '\(data)' has no samples") }
         var metrics: [EvaluationMetrics] = [], runs: [EvaluationRun] = []
@@ -54,7 +55,8 @@ struct CodeEval: ParsableCommand {
             runs.append(EvaluationRun(condition: c, samples: scored, embeddings: emb))
         }
         print(EvaluationOutput.table(metrics), terminator: "")
-        let context = EvaluationContext(model: model ?? "(bundled)", classifier: classifier, data: data, threshold: threshold, seed: seed)
+        let context = EvaluationContext(model: model ?? "(bundled)", classifier: classifier, data: data, threshold: threshold, seed: seed,
+                                        crops: detector.embedder.crops)
         let csv = EvaluationOutput.csv(metrics), json = EvaluationOutput.json(metrics, context: context)
         if let output {
             try AtomicFile.write(csv, to: URL(fileURLWithPath: output + ".csv"))
@@ -70,6 +72,13 @@ struct CodeEval: ParsableCommand {
         }
         return metrics.contains { $0.errors > 0 } ? 1 : 0
     }
+}
+
+/// `--crops`: nil keeps the classifier's recorded layout.
+func cropLayout(_ s: String?) throws -> CropLayout? {
+    guard let s else { return nil }
+    guard let c = CropLayout(rawValue: s) else { throw ValidationError("--crops must be center or five (got '\(s)')") }
+    return c
 }
 
 func note(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }

@@ -23,7 +23,9 @@ struct CodeFit: ParsableCommand {
     @Option(help: "Embeddings JSONL file.") var embeddings: String?
     @Option(help: "Labelled image dataset to embed and fit on (instead of --embeddings).") var data: String?
     @Option(help: "Model directory that embeds --data (default: the bundled model).") var model: String?
-    @Option(help: "Images per forward pass (--data).") var batchSize: Int = 32
+    @Option(help: "Crops per forward pass (--data).") var batchSize: Int = 32
+    @Option(help: "center or five: with --data, embed each image as its centre crop or as the mean of five crops (corners and centre); with --embeddings, how they were made. Recorded in the classifier file, where code-detect and code-eval read it.")
+    var crops: String = "center"
     @Option(help: "Classifier file to write (.safetensors); with --data, default MODEL/<classifier>.safetensors.") var output: String?
     @Option(name: .customLong("C"), help: "linear: inverse regularisation strength.") var C: Double = 0.316
     @Option(help: "linear: class weights, balanced or none.") var classWeight: String = "balanced"
@@ -49,10 +51,11 @@ struct CodeFit: ParsableCommand {
 
     func execute() throws -> Int32 {
         let opts = try options()
-        let (records, source, output) = try inputs()
+        guard let layout = CropLayout(rawValue: crops) else { throw ValidationError("--crops must be center or five (got '\(crops)')") }
+        let (records, source, output) = try inputs(layout)
         for r in records where !r.isOK { note("\(data == nil ? "\(source):\(r.line)" : source): skipping '\(r.path)': \(r.error ?? "error")") }
         let (model, report) = try AnyClassifier.fit(records, options: opts, source: source)
-        try model.save(to: URL(fileURLWithPath: output))
+        try model.save(to: URL(fileURLWithPath: output), metadata: layout.classifierMetadata)
         var msg = String(format: "code-fit: %@ classifier on %d rows (%d-d) in %.2f s -> %@", report.kind.rawValue, report.fittedRows,
                          report.dimension, report.seconds, output)
         if let a = report.accuracy {
@@ -64,7 +67,7 @@ struct CodeFit: ParsableCommand {
     }
 
     /// The labelled records to fit on, the name of their source, and the output path.
-    func inputs() throws -> ([EmbeddingRecord], String, String) {
+    func inputs(_ layout: CropLayout) throws -> ([EmbeddingRecord], String, String) {
         switch (embeddings, data) {
         case let (e?, nil):
             guard let output else { throw ValidationError("--output is required with --embeddings") }
@@ -73,6 +76,7 @@ struct CodeFit: ParsableCommand {
             guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
             let dir = try ModelDirectory.resolve(model)
             let embedder = try Embedder(modelAt: dir.url)
+            embedder.crops = layout
             let dataset = try DatasetSpec.open(d)
             let items = embedder.embed(samples: dataset.samples, reader: SampleReader(), batchSize: batchSize)
             let out = output ?? dir.url.appendingPathComponent("\(classifier).safetensors").path

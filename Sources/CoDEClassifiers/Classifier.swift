@@ -55,11 +55,14 @@ extension EmbeddingClassifier {
     /// Verdicts only.
     public func verdicts(_ embeddings: EmbeddingMatrix) throws -> [Verdict] { try predict(embeddings).map(\.verdict) }
 
-    /// Writes the classifier atomically as a CoDEKit classifier file.
-    public func save(to url: URL) throws {
+    /// Writes the classifier atomically as a CoDEKit classifier file; `metadata` adds entries
+    /// (e.g. `crops`, how the embeddings it was fitted on were made) without overriding the
+    /// classifier's own.
+    public func save(to url: URL, metadata extra: [String: String] = [:]) throws {
         let (tensors, meta) = encode()
         var w = tensors
-        w.metadata = meta.merging(ClassifierFile.commonMetadata(kind: Self.kind, dimension: dimension)) { _, common in common }
+        w.metadata = extra.merging(meta) { _, own in own }
+            .merging(ClassifierFile.commonMetadata(kind: Self.kind, dimension: dimension)) { _, common in common }
         try w.write(to: url)
     }
 

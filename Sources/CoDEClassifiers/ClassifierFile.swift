@@ -51,7 +51,9 @@ public struct ClassifierMetadata: Sendable {
 ///
 /// `__metadata__` holds `format = "codekit-classifier"`, `version = "1"`, `kind`
 /// (`linear` | `knn` | `svm`), `dimension` (embedding width) and the classifier's
-/// hyperparameters as strings; the tensors hold its fitted arrays:
+/// hyperparameters as strings, and optionally `crops` (`center` | `five`: the windows whose mean
+/// embedding the classifier was fitted on, see CoDEKit's `Detector`; absent means `center`); the
+/// tensors hold its fitted arrays:
 /// - linear: `coef` F64 `[D]`, `intercept` F64 `[1]`; decision `w·x + b`, p(fake) = σ(decision).
 /// - knn: `bank` F32 or F64 `[N, D]` (raw vectors), `labels` I64 `[N]` (0 real, 1 fake); metadata `k`.
 /// - svm: `support_vectors` F64 `[S, D]`, `dual_coef` F64 `[S]`, `rho` F64 `[1]`; metadata
@@ -139,11 +141,12 @@ public enum AnyClassifier: Sendable {
         }
     }
 
-    public func save(to url: URL) throws {
+    /// Writes the classifier atomically (see ``EmbeddingClassifier/save(to:metadata:)``).
+    public func save(to url: URL, metadata: [String: String] = [:]) throws {
         switch self {
-        case let .linear(c): try c.save(to: url)
-        case let .knn(c): try c.save(to: url)
-        case let .svm(c): try c.save(to: url)
+        case let .linear(c): try c.save(to: url, metadata: metadata)
+        case let .knn(c): try c.save(to: url, metadata: metadata)
+        case let .svm(c): try c.save(to: url, metadata: metadata)
         }
     }
 }

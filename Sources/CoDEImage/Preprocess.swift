@@ -30,28 +30,8 @@ public enum Preprocess {
     /// `ImageNetNormalization.normalize(centerCrop(image, size: size), into:)` exactly.
     public static func inferenceTensor(_ image: RGBImage, size: Int = 224, into out: UnsafeMutablePointer<Float>) {
         precondition(size > 0, "Preprocess.inferenceTensor: size must be positive, got \(size)")
-        let x = axis(image.width, size), y = axis(image.height, size)
-        let plane = size * size
-        ImageNetNormalization.table.withUnsafeBufferPointer { lut in
-            let r = lut.baseAddress!, g = r + 256, b = r + 512
-            let o0 = out, o1 = out + plane, o2 = out + 2 * plane
-            if x.count < size || y.count < size {  // zero padding normalises to the value of p = 0
-                o0.update(repeating: r[0], count: plane)
-                o1.update(repeating: g[0], count: plane)
-                o2.update(repeating: b[0], count: plane)
-            }
-            image.pixels.withUnsafeBufferPointer { src in
-                for row in 0..<y.count {
-                    let s = src.baseAddress! + ((y.src + row) * image.width + x.src) * 3
-                    let d = (y.dst + row) * size + x.dst
-                    for i in 0..<x.count {
-                        o0[d + i] = r[Int(s[3 * i])]
-                        o1[d + i] = g[Int(s[3 * i + 1])]
-                        o2[d + i] = b[Int(s[3 * i + 2])]
-                    }
-                }
-            }
-        }
+        windowTensor(image, x: CropLayout.centerStart(image.width, size), y: CropLayout.centerStart(image.height, size),
+                     size: size, into: out)
     }
 
     /// Along one axis of length `n`: where the copied run starts in the source and in the

@@ -3,8 +3,10 @@ import Foundation
 
 /// Real-or-fake detection of image files: a CoDE encoder and one fitted classifier.
 ///
-/// Each file is decoded, centre-cropped and embedded by ``Embedder`` (batched, in input order;
-/// unreadable files become error rows), then classified. The row's `score` is the classifier's
+/// Each file is decoded, cropped and embedded by ``Embedder`` (batched, in input order;
+/// unreadable files become error rows), then classified. The crops are the ones the classifier
+/// was fitted with (its file's `crops` metadata, ``CropLayout/recorded(in:)``): the authors'
+/// single centre crop, or the mean embedding of five crops. The row's `score` is the classifier's
 /// decision value, in its own scale:
 /// - `linear`: p(fake) = σ(w·x + b) ∈ [0, 1]; fake when `score > threshold`, default 0.5.
 /// - `knn`: dist(nearest real) − dist(nearest fake) (cosine distances) ∈ [−2, 2]; by default the
@@ -35,10 +37,13 @@ public final class Detector: @unchecked Sendable {
 
     /// Loads the encoder of `model` and the classifier `classifier` names (`linear` | `knn` |
     /// `svm` in the model directory, or a classifier file path; see ``ModelDirectory/classifierURL(_:)``).
-    public convenience init(model: ModelDirectory, classifier: String = "linear", threshold: Double? = nil) throws {
+    /// The embedder crops as the classifier file records (`crops` overrides it).
+    public convenience init(model: ModelDirectory, classifier: String = "linear", threshold: Double? = nil, crops: CropLayout? = nil) throws {
         let file = try model.classifierURL(classifier)
-        try self.init(embedder: Embedder(modelAt: model.url), classifier: AnyClassifier.load(from: file),
-                      classifierName: classifier, encoderName: model.url.path, threshold: threshold)
+        let c = try AnyClassifier.load(from: file)
+        let embedder = try Embedder(modelAt: model.url)
+        embedder.crops = try crops ?? CropLayout.recorded(in: file)
+        try self.init(embedder: embedder, classifier: c, classifierName: classifier, encoderName: model.url.path, threshold: threshold)
     }
 
     /// One row per file, in input order: verdict and score, or status `error` with the reason.
@@ -182,4 +187,25 @@ public enum DetectorInputs {
             return p.hasPrefix("/") ? URL(fileURLWithPath: p) : base.appendingPathComponent(p)
         }
     }
+}
+
+extension CropLayout {
+    /// The classifier-file metadata key that records the crops of the embeddings a classifier
+    /// was fitted on.
+    public static let metadataKey = "crops"
+
+    /// The layout a CoDEKit classifier file records (`center` when it records none, as in files
+    /// from earlier versions and `tools/export_sklearn.py`). Throws
+    /// ``ClassifierError/badFile(file:reason:)`` for an unknown value.
+    public static func recorded(in url: URL) throws -> CropLayout {
+        let (_, meta) = try ClassifierFile.open(url)
+        guard let v = meta.values[metadataKey] else { return .center }
+        guard let layout = CropLayout(rawValue: v) else {
+            throw ClassifierError.badFile(file: url.path, reason: "metadata '\(metadataKey)' = '\(v)', expected center or five")
+        }
+        return layout
+    }
+
+    /// The metadata entry to save with a classifier fitted on embeddings made with this layout.
+    public var classifierMetadata: [String: String] { [Self.metadataKey: rawValue] }
 }

@@ -10,16 +10,24 @@ public struct EmbeddingResult: Sendable {
 /// Images in, CoDE embeddings out: the authors' inference preprocessing (centre crop at the
 /// model's input size without resizing, ImageNet normalisation) followed by the encoder.
 ///
+/// With ``crops`` set to ``CropLayout/five`` every image is seen through five windows (corners
+/// and centre, no resize) and its embedding is the mean of the five window embeddings; forward
+/// passes then hold `batchSize / 5` images.
+///
 /// Decoding runs on ``Threading/count`` threads, one batch at a time; unreadable files become
 /// error results and never stop the run.
 public final class Embedder: @unchecked Sendable {
     public let model: ViT
     /// Limits applied to every decoded file.
     public var limits: ImageLimits
+    /// Which windows of each image are embedded (their embeddings are averaged); default: the
+    /// authors' single centre crop.
+    public var crops: CropLayout
 
-    public init(model: ViT, limits: ImageLimits = .init()) {
+    public init(model: ViT, limits: ImageLimits = .init(), crops: CropLayout = .center) {
         self.model = model
         self.limits = limits
+        self.crops = crops
     }
 
     /// Loads the encoder from a transformers-layout folder or a timm safetensors file (see ``ViT/load(from:configuration:)``).
@@ -30,17 +38,37 @@ public final class Embedder: @unchecked Sendable {
     /// Embedding width (192 for ViT-Tiny).
     public var width: Int { model.configuration.width }
 
-    /// Embeds decoded images; returns one `[D]` embedding per image.
+    /// Embeds decoded images (whole images: they are cropped as ``crops`` says, in one forward
+    /// pass); returns one `[D]` embedding per image.
     public func embed(_ images: [RGBImage]) -> [[Float]] {
-        let c = model.configuration
-        let n = c.imageFloats
-        let input = FloatBuffer(count: images.count * n)
+        let c = model.configuration, layout = crops
+        let n = c.imageFloats, k = layout.count, D = c.width
+        let input = FloatBuffer(count: images.count * k * n)
         Threading.parallelFor(images.count) { i in
-            Preprocess.inferenceTensor(images[i], size: c.imageSize, into: input.pointer + i * n)
+            Preprocess.inferenceTensors(images[i], layout: layout, size: c.imageSize, into: input.pointer + i * k * n)
         }
-        var flat = [Float](repeating: 0, count: images.count * c.width)
-        flat.withUnsafeMutableBufferPointer { model.embed(input.pointer, batch: images.count, into: $0.baseAddress!) }
-        return (0..<images.count).map { Array(flat[($0 * c.width)..<(($0 + 1) * c.width)]) }
+        let flat = FloatBuffer(count: images.count * k * D)
+        model.embed(input.pointer, batch: images.count * k, into: flat.pointer)
+        return (0..<images.count).map { Self.meanOfWindows(flat.pointer + $0 * k * D, windows: k, width: D) }
+    }
+
+    /// The mean of `windows` consecutive `[width]` rows.
+    static func meanOfWindows(_ p: UnsafePointer<Float>, windows k: Int, width D: Int) -> [Float] {
+        if k == 1 { return Array(UnsafeBufferPointer(start: p, count: D)) }
+        var m = [Float](repeating: 0, count: D)
+        for w in 0..<k { for j in 0..<D { m[j] += p[w * D + j] } }
+        let inv = 1 / Float(k)
+        for j in 0..<D { m[j] *= inv }
+        return m
+    }
+
+    /// What inference needs of a file's bytes: with ``CropLayout/center`` only the centre crop
+    /// (JPEGs decode just that region, ``Preprocess/decodeCenterCrop(data:source:size:limits:)``),
+    /// otherwise the whole image.
+    func decodeForInference(_ data: Data, source: String, limits: ImageLimits) throws -> RGBImage {
+        crops == .center
+            ? try Preprocess.decodeCenterCrop(data: data, source: source, size: model.configuration.imageSize, limits: limits)
+            : try ImageDecoder.decode(data: data, source: source, limits: limits)
     }
 
     /// The bytes of a file, with the size limit checked first.
@@ -51,12 +79,13 @@ public final class Embedder: @unchecked Sendable {
         do { return try Data(contentsOf: url) } catch { throw ImageError.unreadable(source: url.path, reason: error.localizedDescription) }
     }
 
-    /// Decodes and embeds files in batches of `batchSize`, calling `body` once per file in input order.
-    /// JPEGs are decoded only in their centre crop (identical to decode + crop).
+    /// Decodes and embeds files in forward passes of `batchSize` windows, calling `body` once per
+    /// file in input order. With centre crops, JPEGs are decoded only in the crop (identical to
+    /// decode + crop).
     public func embed(files: [URL], batchSize: Int = 32, _ body: (EmbeddingResult) throws -> Void) rethrows {
-        let c = model.configuration, limits = self.limits
+        let limits = self.limits
         try embedItems(count: files.count, batchSize: batchSize, load: { i in
-            Result { try Preprocess.decodeCenterCrop(data: Self.read(files[i], limits: limits), source: files[i].path, size: c.imageSize, limits: limits) }
+            Result { try self.decodeForInference(Self.read(files[i], limits: limits), source: files[i].path, limits: limits) }
         }) { i, embedding, error in
             try body(EmbeddingResult(path: files[i].path, embedding: embedding, error: error))
         }
@@ -64,42 +93,44 @@ public final class Embedder: @unchecked Sendable {
 
     /// The batching core of every `embed` over inputs that may fail: `load(i)` (a `Result`, so
     /// that only `emit` decides whether this rethrows) runs on
-    /// ``Threading/count`` threads and gives item i's image (it is centre-cropped to the model's
-    /// input size if it is not already); good items of a batch are embedded together; `emit(i,
+    /// ``Threading/count`` threads and gives item i's image (cropped here as ``crops`` says; a
+    /// centre-cropped image of the model's input size stays as it is); the windows of the good
+    /// items of a batch (`batchSize` windows, at least one image) are embedded together; `emit(i,
     /// embedding, error)` is called once per item, in order, with exactly one of the two non-nil.
     func embedItems(count: Int, batchSize: Int, load: (Int) -> Result<RGBImage, any Error>,
                     emit: (Int, [Float]?, String?) throws -> Void) rethrows {
         precondition(batchSize > 0, "Embedder: batch size must be positive")
-        let c = model.configuration
-        let n = c.imageFloats, D = c.width
-        let input = FloatBuffer(count: batchSize * n)
-        let output = FloatBuffer(count: batchSize * D)
+        let c = model.configuration, layout = crops
+        let k = layout.count, n = c.imageFloats * k, D = c.width
+        let images = max(1, batchSize / k)
+        let input = FloatBuffer(count: images * n)
+        let output = FloatBuffer(count: images * k * D)
         var start = 0
         while start < count {
-            let end = min(count, start + batchSize)
+            let end = min(count, start + images)
             var errors = [String?](repeating: nil, count: end - start)
             errors.withUnsafeMutableBufferPointer { err in
-                Threading.parallelFor(end - start) { k in
+                Threading.parallelFor(end - start) { i in
                     do {
-                        Preprocess.inferenceTensor(try load(start + k).get(), size: c.imageSize, into: input.pointer + k * n)
+                        Preprocess.inferenceTensors(try load(start + i).get(), layout: layout, size: c.imageSize, into: input.pointer + i * n)
                     } catch {
-                        err[k] = "\(error)"
+                        err[i] = "\(error)"
                     }
                 }
             }
             // Compact the good images to the front of the input buffer and embed them together.
             var good = 0
-            for k in errors.indices where errors[k] == nil {
-                if good != k { (input.pointer + good * n).update(from: input.pointer + k * n, count: n) }
+            for i in errors.indices where errors[i] == nil {
+                if good != i { (input.pointer + good * n).update(from: input.pointer + i * n, count: n) }
                 good += 1
             }
-            model.embed(input.pointer, batch: good, into: output.pointer)
+            model.embed(input.pointer, batch: good * k, into: output.pointer)
             var g = 0
-            for k in errors.indices {
-                if let e = errors[k] {
-                    try emit(start + k, nil, e)
+            for i in errors.indices {
+                if let e = errors[i] {
+                    try emit(start + i, nil, e)
                 } else {
-                    try emit(start + k, output.array((g * D)..<((g + 1) * D)), nil)
+                    try emit(start + i, Self.meanOfWindows(output.pointer + g * k * D, windows: k, width: D), nil)
                     g += 1
                 }
             }

@@ -13,21 +13,19 @@ public struct SampleEmbedding: Sendable {
 }
 
 extension Embedder {
-    /// Decodes, optionally transforms, centre-crops and embeds dataset samples in batches of
+    /// Decodes, optionally transforms, crops (``Embedder/crops``) and embeds dataset samples in batches of
     /// `batchSize`, in order. `transform(i, image)` gets the sample's index in `samples` (so a
     /// per-image seeded transform is independent of batching and threading). Samples that cannot
     /// be read, decoded or transformed become error results.
     public func embed(samples: [ImageSample], reader: SampleReader, batchSize: Int = 32,
                       transform: ((Int, RGBImage) throws -> RGBImage)? = nil) -> [SampleEmbedding] {
-        let size = model.configuration.imageSize
         var out: [SampleEmbedding] = []
         out.reserveCapacity(samples.count)
         embedItems(count: samples.count, batchSize: batchSize, load: { i in
             Result {
-                // Without a transform only the centre crop is needed (JPEGs decode just that region).
+                // Without a transform only the crops are needed (a centre crop decodes just that region of a JPEG).
                 guard let transform else {
-                    return try Preprocess.decodeCenterCrop(data: reader.data(samples[i]), source: samples[i].location.name,
-                                                           size: size, limits: reader.limits)
+                    return try self.decodeForInference(reader.data(samples[i]), source: samples[i].location.name, limits: reader.limits)
                 }
                 return try transform(i, reader.image(samples[i]))
             }

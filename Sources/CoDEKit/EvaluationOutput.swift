@@ -8,8 +8,12 @@ public struct EvaluationContext: Sendable {
     public var data: String
     public var threshold: Double?
     public var seed: UInt64
-    public init(model: String, classifier: String, data: String, threshold: Double? = nil, seed: UInt64 = TestTimeTransforms.defaultSeed) {
+    /// The crops the images were embedded with.
+    public var crops: CropLayout
+    public init(model: String, classifier: String, data: String, threshold: Double? = nil, seed: UInt64 = TestTimeTransforms.defaultSeed,
+                crops: CropLayout = .center) {
         self.model = model; self.classifier = classifier; self.data = data; self.threshold = threshold; self.seed = seed
+        self.crops = crops
     }
 }
 
@@ -69,7 +73,7 @@ public enum EvaluationOutput {
                 + "\"errors\":\(c.errors),\"generators\":{\(gens)}}"
         }.joined(separator: ",")
         var ctx = "\"model\":\(q(context.model)),\"classifier\":\(q(context.classifier)),\"data\":\(q(context.data)),"
-        ctx += "\"threshold\":\(context.threshold.map(n) ?? "null"),\"transform_seed\":\(context.seed)"
+        ctx += "\"threshold\":\(context.threshold.map(n) ?? "null"),\"transform_seed\":\(context.seed),\"crops\":\(q(context.crops.rawValue))"
         return "{\(ctx),\"conditions\":{\(conds)}}\n"
     }
 }

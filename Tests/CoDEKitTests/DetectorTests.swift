@@ -110,6 +110,38 @@ final class DetectorWorkspace {
         #expect(linear.allSatisfy { $0.verdict == ($0.score! > 0.5 ? .fake : .real) })
     }
 
+    /// A classifier saved with `crops` metadata makes the Detector embed with that layout (scores
+    /// equal the classifier on five-crop embeddings); an explicit layout overrides it; files
+    /// without the entry mean centre crops; an unknown value is a specific error.
+    @Test func recordedCropLayout() throws {
+        let ws = try DetectorWorkspace()
+        let dir = try ModelDirectory(ws.model)
+        let embedder = try Embedder(modelAt: ws.model)
+        embedder.crops = .five
+        let items = embedder.embed(samples: try ws.dataset.samples, reader: SampleReader())
+        let (c, _) = try AnyClassifier.fit(try SampleEmbedding.records(items, source: "test"), options: FitOptions(kind: .linear), source: "test")
+        let file = ws.model.appendingPathComponent("linear.safetensors")
+        try c.save(to: file, metadata: CropLayout.five.classifierMetadata)
+        #expect(try CropLayout.recorded(in: file) == .five)
+        let detector = try Detector(model: dir, classifier: "linear")
+        #expect(detector.embedder.crops == .five)
+        let rows = try detector.detect(files: ws.files, batchSize: 7)
+        let good = items.filter { $0.embedding != nil }
+        let want = try c.predict(EmbeddingMatrix(good.map { $0.embedding! }, dimension: 32))
+        let score = Dictionary(uniqueKeysWithValues: rows.compactMap { r in r.score.map { (r.path, $0) } })
+        #expect(score.count == good.count)
+        for (item, w) in zip(good, want) {
+            let g = try #require(score[item.path])
+            #expect(abs(g - w.decision) < 1e-5, "\(item.path): \(g) vs \(w.decision)")
+        }
+        #expect(try Detector(model: dir, classifier: "linear", crops: .center).embedder.crops == .center)
+        try c.save(to: file)
+        #expect(try CropLayout.recorded(in: file) == .center)
+        try c.save(to: file, metadata: ["crops": "seven"])
+        let e = #expect(throws: ClassifierError.self) { try Detector(model: dir, classifier: "linear") }
+        #expect(e?.description.contains("metadata 'crops' = 'seven'") == true)
+    }
+
     /// linear|knn|svm resolve inside the model directory, other values are paths; missing files,
     /// a folder without config.json, and a classifier of another width are clear errors.
     @Test func classifierResolutionAndErrors() throws {

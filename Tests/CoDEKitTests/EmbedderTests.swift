@@ -25,4 +25,57 @@ import _CoDETestSupport
             #expect(d.relative < 1e-5, "\(names[i]): \(d)")
         }
     }
+
+    /// Five crops: each file's embedding is the mean of the embeddings of its five windows, each
+    /// window cut out by hand and embedded alone with the centre-crop path; error rows stay in
+    /// place; a forward batch of 11 windows holds 2 images, so batches split images unevenly.
+    @Test func fiveCropsAreTheMeanOfTheWindowEmbeddings() throws {
+        let model = try ViT.load(from: Fixtures.url("model/tiny-transformers"))
+        let S = model.configuration.imageSize
+        let embedder = Embedder(model: model, crops: .five)
+        let single = Embedder(model: model)
+        let names = ["jpeg_444_260x241.jpg", "bad/jpeg_truncated.jpg", "png_1x1.png", "jpeg_progressive_97x61.jpg",
+                     "jpeg_cmyk_65x49.jpg", "png_rgb_227x229.png"]
+        let urls = names.map { Fixtures.url("images/" + $0) }
+        var results: [EmbeddingResult] = []
+        embedder.embed(files: urls, batchSize: 11) { results.append($0) }
+        #expect(results.map(\.path) == urls.map(\.path))
+        #expect(results.map { $0.error != nil } == names.map { $0.hasPrefix("bad/") })
+        for (i, url) in urls.enumerated() where results[i].error == nil {
+            let image = try ImageDecoder.decode(contentsOf: url)
+            // Windows cut by hand: pad a short side as the centre crop does, then take the corners
+            // and the centre crop of the padded image.
+            let padded = Self.pad(image, to: S)
+            let W = padded.width, H = padded.height
+            let corners = [(0, 0), (W - S, 0), (0, H - S), (W - S, H - S)].map { Self.cut(padded, x: $0.0, y: $0.1, size: S) }
+            let windows = corners + [Preprocess.centerCrop(image, size: S)]
+            let each = single.embed(windows)
+            let mean = (0..<single.width).map { j in each.map { $0[j] }.reduce(0, +) / 5 }
+            // Same pixels and model; only batch composition and summation order differ.
+            let d = TensorDiff(results[i].embedding!, mean)
+            #expect(d.relative < 1e-5, "\(names[i]): \(d)")
+        }
+        // The public API on decoded images takes the same path.
+        let image = try ImageDecoder.decode(contentsOf: urls[0])
+        #expect(TensorDiff(embedder.embed([image])[0], results[0].embedding!).relative < 1e-5)
+    }
+
+    /// `image` zero-padded to at least `size` on each side, the extra split floor-left / rest-right.
+    static func pad(_ image: RGBImage, to size: Int) -> RGBImage {
+        let W = max(image.width, size), H = max(image.height, size)
+        let ox = (W - image.width) / 2, oy = (H - image.height) / 2
+        var px = [UInt8](repeating: 0, count: W * H * 3)
+        for y in 0..<image.height {
+            for x in 0..<image.width {
+                for c in 0..<3 { px[((y + oy) * W + x + ox) * 3 + c] = image.pixels[(y * image.width + x) * 3 + c] }
+            }
+        }
+        return RGBImage(width: W, height: H, pixels: px)
+    }
+
+    static func cut(_ image: RGBImage, x: Int, y: Int, size: Int) -> RGBImage {
+        var px = [UInt8]()
+        for r in y..<(y + size) { px += image.pixels[((r * image.width + x) * 3)..<((r * image.width + x + size) * 3)] }
+        return RGBImage(width: size, height: size, pixels: px)
+    }
 }

@@ -13,6 +13,8 @@ Writes, deterministically (fixed seeds, no timestamps):
       <name>.rgb   uint8 [H, W, 3]   PIL Image.open(f).convert("RGB")  (the decoder's parity target)
       <name>.crop  uint8 [S, S, 3]   torchvision CenterCrop(S) of that RGB image (S in metadata)
       <name>.tensor float32 [3, S, S] CenterCrop(S) + ToTensor() + Normalize(ImageNet) (some images)
+      <name>.five  float32 [5, 3, F, F] FiveCrop(F) + ToTensor() + Normalize(ImageNet) (FIVE_CROP images;
+                                      F in metadata "<name>.five_size"; crops in torchvision's order)
     plus  lut.tensor float32 [3, 256]  ToTensor+Normalize of a 1x256 image whose pixel i is (i, i, i)
     metadata: "<name>.crop_size" -> S, "<name>.file" -> file name
 """
@@ -299,6 +301,17 @@ def torchvision_ref(rgb_image, size):
     return np.asarray(crop, dtype=np.uint8), tensor.numpy().astype(np.float32)
 
 
+# FiveCrop fixtures: (image, crop size) with both sides >= size (torchvision rejects smaller images);
+# odd margins exercise the centre crop's round-half-to-even offsets.
+FIVE_CROP = {"jpeg_444_260x241.jpg": 61, "png_rgb_227x229.png": 64, "jpeg_420_odd_45x31.jpg": 16,
+             "png_rgba_101x67.png": 64, "jpeg_gray_51x37.jpg": 36}
+
+
+def five_crop_ref(rgb_image, size):
+    norm = T.Compose([T.ToTensor(), T.Normalize(MEAN, STD)])
+    return np.stack([norm(c).numpy().astype(np.float32) for c in T.FiveCrop(size)(rgb_image)])
+
+
 def main():
     os.makedirs(BAD, exist_ok=True)
     imgs = make_images()
@@ -316,8 +329,12 @@ def main():
         if want_tensor:
             tensors[f"{name}.tensor"] = tensor.copy()
         meta[f"{name}.crop_size"] = str(crop_size)
+        if name in FIVE_CROP:
+            tensors[f"{name}.five"] = five_crop_ref(rgb, FIVE_CROP[name])
+            meta[f"{name}.five_size"] = str(FIVE_CROP[name])
     lut = Image.fromarray(np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2), "RGB")
     tensors["lut.tensor"] = T.Compose([T.ToTensor(), T.Normalize(MEAN, STD)])(lut).numpy()[:, 0, :].copy()
+    assert all(n in imgs for n in FIVE_CROP), sorted(set(FIVE_CROP) - set(imgs))
     meta["images"] = json.dumps(sorted(imgs))
     # PIL's JPEG encoder on a decoded PNG at two qualities: ImageEncoder.jpeg must match byte for byte.
     src = Image.open(os.path.join(OUT, "png_rgb_227x229.png")).convert("RGB")
