@@ -69,6 +69,7 @@ bench-detect: deps
 	$(SWIFT) build $(RELEASE) --product code-bench-images
 	$(BIN)/code-bench-images --make-inputs .build/bench-jpegs-1000 --count 1000
 	$(BIN)/code-bench --threads 2 --embed-dir .build/bench-jpegs-1000 --output $(BENCH_DIR)/detect.json
+	$(BIN)/code-bench --threads 2 --embed-dir .build/bench-jpegs-1000 --crops five --output $(BENCH_DIR)/detect-five.json
 
 bench-classifiers: deps
 	$(SWIFT) build $(RELEASE) --product code-bench-classifiers

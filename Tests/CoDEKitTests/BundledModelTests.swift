@@ -13,6 +13,9 @@ import _CoDETestSupport
         }
         #expect(try ViT.readTransformersConfig(dir.url.appendingPathComponent("config.json")) == .tiny)
         let detector = try Detector(model: dir)
+        // The bundled classifiers were fitted on five-crop embeddings (model card) and say so.
+        for name in ["linear", "knn", "svm"] { #expect(try CropLayout.recorded(in: dir.classifierURL(name)) == .five, "\(name)") }
+        #expect(detector.embedder.crops == .five)
         let files = ["jpeg_444_260x241.jpg", "png_l_57x43.png", "bad/jpeg_truncated.jpg"].map { Fixtures.url("images/" + $0) }
         let rows = try detector.detect(files: files)
         #expect(rows.map(\.status) == ["ok", "ok", "error"])
