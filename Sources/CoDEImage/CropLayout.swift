@@ -37,6 +37,17 @@ public enum CropLayout: String, Sendable, CaseIterable, CustomStringConvertible 
         }
     }
 
+    /// ``origins(width:height:size:)`` without repeats, each with how many times it occurs (in
+    /// order of first occurrence). Windows coincide along a side shorter than `size`: an image at
+    /// most `size` on both sides has one distinct window, one short side gives three.
+    public func distinctOrigins(width: Int, height: Int, size: Int) -> [(x: Int, y: Int, count: Int)] {
+        var out: [(x: Int, y: Int, count: Int)] = []
+        for o in origins(width: width, height: height, size: size) {
+            if let i = out.firstIndex(where: { $0.x == o.x && $0.y == o.y }) { out[i].count += 1 } else { out.append((o.x, o.y, 1)) }
+        }
+        return out
+    }
+
     /// The centre crop's window start along an axis of length `n` (negative when `n < size`).
     static func centerStart(_ n: Int, _ size: Int) -> Int {
         n < size ? -((size - n) / 2) : Preprocess.roundHalfEvenHalf(n - size)

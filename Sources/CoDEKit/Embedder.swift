@@ -41,23 +41,28 @@ public final class Embedder: @unchecked Sendable {
     /// Embeds decoded images (whole images: they are cropped as ``crops`` says, in one forward
     /// pass); returns one `[D]` embedding per image.
     public func embed(_ images: [RGBImage]) -> [[Float]] {
-        let c = model.configuration, layout = crops
-        let n = c.imageFloats, k = layout.count, D = c.width
-        let input = FloatBuffer(count: images.count * k * n)
-        Threading.parallelFor(images.count) { i in
-            Preprocess.inferenceTensors(images[i], layout: layout, size: c.imageSize, into: input.pointer + i * k * n)
+        var out: [[Float]] = []
+        out.reserveCapacity(images.count)
+        embedItems(count: images.count, batchSize: max(1, images.count * crops.count), load: { .success(images[$0]) }) { _, e, _ in
+            out.append(e!)  // loading a decoded image cannot fail
         }
-        let flat = FloatBuffer(count: images.count * k * D)
-        model.embed(input.pointer, batch: images.count * k, into: flat.pointer)
-        return (0..<images.count).map { Self.meanOfWindows(flat.pointer + $0 * k * D, windows: k, width: D) }
+        return out
     }
 
-    /// The mean of `windows` consecutive `[width]` rows.
-    static func meanOfWindows(_ p: UnsafePointer<Float>, windows k: Int, width D: Int) -> [Float] {
-        if k == 1 { return Array(UnsafeBufferPointer(start: p, count: D)) }
+    /// The windows one image contributes: distinct window origins and how often each occurs.
+    typealias Windows = [(x: Int, y: Int, count: Int)]
+
+    /// The weighted mean `Σ count_w e_w / Σ count_w` of consecutive `[width]` rows, one per window.
+    static func meanOfWindows(_ p: UnsafePointer<Float>, windows: Windows, width D: Int) -> [Float] {
+        if windows.count == 1 { return Array(UnsafeBufferPointer(start: p, count: D)) }
         var m = [Float](repeating: 0, count: D)
-        for w in 0..<k { for j in 0..<D { m[j] += p[w * D + j] } }
-        let inv = 1 / Float(k)
+        var total = 0
+        for (w, win) in windows.enumerated() {
+            let f = Float(win.count)
+            for j in 0..<D { m[j] += f * p[w * D + j] }
+            total += win.count
+        }
+        let inv = 1 / Float(total)
         for j in 0..<D { m[j] *= inv }
         return m
     }
@@ -95,43 +100,55 @@ public final class Embedder: @unchecked Sendable {
     /// that only `emit` decides whether this rethrows) runs on
     /// ``Threading/count`` threads and gives item i's image (cropped here as ``crops`` says; a
     /// centre-cropped image of the model's input size stays as it is); the windows of the good
-    /// items of a batch (`batchSize` windows, at least one image) are embedded together; `emit(i,
-    /// embedding, error)` is called once per item, in order, with exactly one of the two non-nil.
+    /// items of a batch (`batchSize / crops.count` images, at least one) are embedded together,
+    /// each distinct window once (windows that coincide on a short side are weighted by their
+    /// multiplicity, so the mean is that of all the layout's windows); `emit(i, embedding,
+    /// error)` is called once per item, in order, with exactly one of the two non-nil.
     func embedItems(count: Int, batchSize: Int, load: (Int) -> Result<RGBImage, any Error>,
                     emit: (Int, [Float]?, String?) throws -> Void) rethrows {
         precondition(batchSize > 0, "Embedder: batch size must be positive")
-        let c = model.configuration, layout = crops
-        let k = layout.count, n = c.imageFloats * k, D = c.width
+        let c = model.configuration, layout = crops, S = c.imageSize
+        let k = layout.count, n = c.imageFloats, D = c.width
         let images = max(1, batchSize / k)
-        let input = FloatBuffer(count: images * n)
+        let input = FloatBuffer(count: images * k * n)
         let output = FloatBuffer(count: images * k * D)
         var start = 0
         while start < count {
             let end = min(count, start + images)
             var errors = [String?](repeating: nil, count: end - start)
+            var windows = [Windows](repeating: [], count: end - start)
             errors.withUnsafeMutableBufferPointer { err in
-                Threading.parallelFor(end - start) { i in
-                    do {
-                        Preprocess.inferenceTensors(try load(start + i).get(), layout: layout, size: c.imageSize, into: input.pointer + i * n)
-                    } catch {
-                        err[i] = "\(error)"
+                windows.withUnsafeMutableBufferPointer { win in
+                    Threading.parallelFor(end - start) { i in
+                        do {
+                            let image = try load(start + i).get()
+                            let w = layout.distinctOrigins(width: image.width, height: image.height, size: S)
+                            for (j, o) in w.enumerated() {
+                                Preprocess.windowTensor(image, x: o.x, y: o.y, size: S, into: input.pointer + (i * k + j) * n)
+                            }
+                            win[i] = w
+                        } catch {
+                            err[i] = "\(error)"
+                        }
                     }
                 }
             }
-            // Compact the good images to the front of the input buffer and embed them together.
-            var good = 0
+            // Compact the good images' windows to the front of the input buffer (regions may
+            // overlap; `update(from:count:)` copies in the safe direction) and embed them together.
+            var rows = 0
             for i in errors.indices where errors[i] == nil {
-                if good != i { (input.pointer + good * n).update(from: input.pointer + i * n, count: n) }
-                good += 1
+                let m = windows[i].count
+                if rows != i * k { (input.pointer + rows * n).update(from: input.pointer + i * k * n, count: m * n) }
+                rows += m
             }
-            model.embed(input.pointer, batch: good * k, into: output.pointer)
-            var g = 0
+            model.embed(input.pointer, batch: rows, into: output.pointer)
+            var r = 0
             for i in errors.indices {
                 if let e = errors[i] {
                     try emit(start + i, nil, e)
                 } else {
-                    try emit(start + i, Self.meanOfWindows(output.pointer + g * k * D, windows: k, width: D), nil)
-                    g += 1
+                    try emit(start + i, Self.meanOfWindows(output.pointer + r * D, windows: windows[i], width: D), nil)
+                    r += windows[i].count
                 }
             }
             start = end

@@ -32,6 +32,12 @@ struct CropLayoutTests {
         #expect(o.map(\.y) == [-3, -3, -3, -3, -3])
         let c = CropLayout.center.origins(width: 30, height: 10, size: 16)
         #expect(c.count == 1 && c[0].x == 7 && c[0].y == -3)
+        // Distinct windows with their multiplicities (the Embedder embeds each once).
+        let d = CropLayout.five.distinctOrigins(width: 30, height: 10, size: 16)
+        #expect(d.map(\.x) == [0, 14, 7] && d.map(\.y) == [-3, -3, -3] && d.map(\.count) == [2, 2, 1])
+        let one = CropLayout.five.distinctOrigins(width: 9, height: 12, size: 16)
+        #expect(one.count == 1 && one[0].x == -3 && one[0].y == -2 && one[0].count == 5)
+        #expect(CropLayout.five.distinctOrigins(width: 40, height: 40, size: 16).map(\.count) == [1, 1, 1, 1, 1])
     }
 
     // Tolerance: exact. The centre window of `.five` and the single `.center` window are the

@@ -27,15 +27,17 @@ import _CoDETestSupport
     }
 
     /// Five crops: each file's embedding is the mean of the embeddings of its five windows, each
-    /// window cut out by hand and embedded alone with the centre-crop path; error rows stay in
-    /// place; a forward batch of 11 windows holds 2 images, so batches split images unevenly.
+    /// window cut out by hand and embedded alone with the centre-crop path (all five, also where
+    /// they coincide on a short side and the Embedder embeds each distinct window once); error
+    /// rows stay in place; a forward batch of 11 windows holds 2 images.
     @Test func fiveCropsAreTheMeanOfTheWindowEmbeddings() throws {
         let model = try ViT.load(from: Fixtures.url("model/tiny-transformers"))
         let S = model.configuration.imageSize
         let embedder = Embedder(model: model, crops: .five)
         let single = Embedder(model: model)
+        // Against the 32x32 model: both sides longer, one side shorter (45x31), both shorter.
         let names = ["jpeg_444_260x241.jpg", "bad/jpeg_truncated.jpg", "png_1x1.png", "jpeg_progressive_97x61.jpg",
-                     "jpeg_cmyk_65x49.jpg", "png_rgb_227x229.png"]
+                     "jpeg_420_odd_45x31.jpg", "jpeg_cmyk_65x49.jpg", "png_rgba16_23x17.png", "png_rgb_227x229.png"]
         let urls = names.map { Fixtures.url("images/" + $0) }
         var results: [EmbeddingResult] = []
         embedder.embed(files: urls, batchSize: 11) { results.append($0) }
