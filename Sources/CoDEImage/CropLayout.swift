@@ -7,8 +7,9 @@
 ///   left/top), so along that axis all windows coincide; torchvision rejects such images, CoDEKit
 ///   pads them instead.
 ///
-/// ``Embedder`` embeds every window and uses the mean of the window embeddings as the image's
-/// embedding; a classifier fitted on such embeddings records its layout in its file.
+/// CoDEKit's `Embedder` uses the mean of the window embeddings as the image's embedding (each
+/// distinct window embedded once, weighted by how often it occurs); a classifier fitted on such
+/// embeddings records its layout in its file.
 public enum CropLayout: String, Sendable, CaseIterable, CustomStringConvertible {
     case center
     case five
