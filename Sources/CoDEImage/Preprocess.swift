@@ -37,8 +37,7 @@ public enum Preprocess {
     /// Along one axis of length `n`: where the copied run starts in the source and in the
     /// destination, and its length.
     static func axis(_ n: Int, _ size: Int) -> (src: Int, dst: Int, count: Int) {
-        if n < size { return (0, (size - n) / 2, n) }
-        return (roundHalfEvenHalf(n - size), 0, size)
+        window(CropLayout.centerStart(n, size), n, size)
     }
 
     /// `round(k / 2)` with ties to even, for `k >= 0` (torchvision's `int(round((n - size) / 2.0))`).
