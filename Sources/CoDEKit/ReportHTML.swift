@@ -29,7 +29,7 @@ public enum EvaluationReport {
         </head><body>
         <h1>CoDE evaluation</h1>
         <p>model: <code>\(xmlEscape(context.model))</code>, classifier: <code>\(xmlEscape(context.classifier))</code>,
-        threshold: \(xmlEscape(threshold)), data: <code>\(xmlEscape(context.data))</code>, transform seed: \(context.seed)</p>
+        threshold: \(xmlEscape(threshold)), crops: \(context.crops.rawValue), data: <code>\(xmlEscape(context.data))</code>, transform seed: \(context.seed)</p>
         <p>Accuracy in percent; AUC and AP with fake as the positive class. Files: <a href="evaluation.csv">evaluation.csv</a>,
         <a href="evaluation.json">evaluation.json</a>.</p>
         <pre>\(xmlEscape(table))</pre>
