@@ -101,6 +101,11 @@ public enum AnyClassifier: Sendable {
     /// Loads any CoDEKit classifier file, dispatching on its `kind`.
     public static func load(from url: URL) throws -> AnyClassifier {
         let (file, meta) = try ClassifierFile.open(url)
+        return try load(file, metadata: meta)
+    }
+
+    /// Builds the classifier of an opened, validated file (``ClassifierFile/open(_:)``).
+    public static func load(_ file: SafeTensorsFile, metadata meta: ClassifierMetadata) throws -> AnyClassifier {
         switch meta.kind {
         case .linear: return .linear(try LogisticRegression(decoding: file, metadata: meta))
         case .knn: return .knn(try NearestNeighbors(decoding: file, metadata: meta))

@@ -39,10 +39,10 @@ public final class Detector: @unchecked Sendable {
     /// `svm` in the model directory, or a classifier file path; see ``ModelDirectory/classifierURL(_:)``).
     /// The embedder crops as the classifier file records (`crops` overrides it).
     public convenience init(model: ModelDirectory, classifier: String = "linear", threshold: Double? = nil, crops: CropLayout? = nil) throws {
-        let file = try model.classifierURL(classifier)
-        let c = try AnyClassifier.load(from: file)
+        let (file, meta) = try ClassifierFile.open(model.classifierURL(classifier))
+        let c = try AnyClassifier.load(file, metadata: meta)
         let embedder = try Embedder(modelAt: model.url)
-        embedder.crops = try crops ?? CropLayout.recorded(in: file)
+        embedder.crops = try crops ?? CropLayout.recorded(in: meta)
         try self.init(embedder: embedder, classifier: c, classifierName: classifier, encoderName: model.url.path, threshold: threshold)
     }
 
@@ -198,10 +198,14 @@ extension CropLayout {
     /// from earlier versions and `tools/export_sklearn.py`). Throws
     /// ``ClassifierError/badFile(file:reason:)`` for an unknown value.
     public static func recorded(in url: URL) throws -> CropLayout {
-        let (_, meta) = try ClassifierFile.open(url)
+        try recorded(in: ClassifierFile.open(url).1)
+    }
+
+    /// The layout the metadata of an opened classifier file records (as for the file form).
+    public static func recorded(in meta: ClassifierMetadata) throws -> CropLayout {
         guard let v = meta.values[metadataKey] else { return .center }
         guard let layout = CropLayout(rawValue: v) else {
-            throw ClassifierError.badFile(file: url.path, reason: "metadata '\(metadataKey)' = '\(v)', expected center or five")
+            throw ClassifierError.badFile(file: meta.source, reason: "metadata '\(metadataKey)' = '\(v)', expected center or five")
         }
         return layout
     }
