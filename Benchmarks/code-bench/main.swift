@@ -50,17 +50,31 @@ struct CodeBench: ParsableCommand {
     @Option(help: "Crops for --embed-dir: center or five (five windows per image, their embeddings averaged).")
     var crops: String = "center"
 
-    func shapes(batch B: Int, config c: ViTConfiguration) -> [GemmShape] {
+    /// The forward's GEMMs. With `embedding`, those of `ViT.embed`, whose last block works on the
+    /// CLS rows only after its qkv projection (attention for one query per image and head, then
+    /// projection and MLP on B rows); without, the full forward that training runs.
+    func shapes(batch B: Int, config c: ViTConfiguration, embedding: Bool = false) -> [GemmShape] {
         let T = c.tokens, D = c.width, F = c.mlpWidth, H = c.heads, hd = c.headDim, L = c.depth
-        return [
+        let full = embedding ? L - 1 : L
+        var out = [
             GemmShape(name: "patch embed", m: B * c.patchCount, n: D, k: c.patchInputs, transB: true, perBatch: 1, parallelSmall: false),
             GemmShape(name: "qkv", m: B * T, n: 3 * D, k: D, transB: true, perBatch: L, parallelSmall: false),
-            GemmShape(name: "attn QK^T", m: T, n: T, k: hd, transB: true, perBatch: L * B * H, parallelSmall: true),
-            GemmShape(name: "attn PV", m: T, n: hd, k: T, transB: false, perBatch: L * B * H, parallelSmall: true),
-            GemmShape(name: "proj", m: B * T, n: D, k: D, transB: true, perBatch: L, parallelSmall: false),
-            GemmShape(name: "fc1", m: B * T, n: F, k: D, transB: true, perBatch: L, parallelSmall: false),
-            GemmShape(name: "fc2", m: B * T, n: D, k: F, transB: true, perBatch: L, parallelSmall: false),
+            GemmShape(name: "attn QK^T", m: T, n: T, k: hd, transB: true, perBatch: full * B * H, parallelSmall: true),
+            GemmShape(name: "attn PV", m: T, n: hd, k: T, transB: false, perBatch: full * B * H, parallelSmall: true),
+            GemmShape(name: "proj", m: B * T, n: D, k: D, transB: true, perBatch: full, parallelSmall: false),
+            GemmShape(name: "fc1", m: B * T, n: F, k: D, transB: true, perBatch: full, parallelSmall: false),
+            GemmShape(name: "fc2", m: B * T, n: D, k: F, transB: true, perBatch: full, parallelSmall: false),
         ]
+        if embedding && L > 0 {
+            out += [
+                GemmShape(name: "CLS qK^T", m: 1, n: T, k: hd, transB: true, perBatch: B * H, parallelSmall: true),
+                GemmShape(name: "CLS pV", m: 1, n: hd, k: T, transB: false, perBatch: B * H, parallelSmall: true),
+                GemmShape(name: "CLS proj", m: B, n: D, k: D, transB: true, perBatch: 1, parallelSmall: false),
+                GemmShape(name: "CLS fc1", m: B, n: F, k: D, transB: true, perBatch: 1, parallelSmall: false),
+                GemmShape(name: "CLS fc2", m: B, n: D, k: F, transB: true, perBatch: 1, parallelSmall: false),
+            ]
+        }
+        return out
     }
 
     /// One GEMM shape, run the way the model runs it: big GEMMs through BLAS.matmul (partitioned
@@ -257,7 +271,7 @@ struct CodeBench: ParsableCommand {
         let model = ViT(configuration: c, seed: 0)
         var json: [String: Any] = [
             "threads": threads, "repeats": repeats, "openblas_core": BLAS.coreName,
-            "forward_gflop_per_image": c.forwardFLOPs / 1e9,
+            "forward_gflop_per_image": c.forwardFLOPs / 1e9, "embedding_gflop_per_image": c.embeddingFLOPs / 1e9,
         ]
         var forward: [[String: Any]] = []
         for B in batches {
@@ -267,7 +281,7 @@ struct CodeBench: ParsableCommand {
             // forward, back to back, so the ceiling and the forward see the same machine state;
             // the fraction is the median of the per-repeat ratios. (This VM's GEMM speed drifts
             // by tens of percent over minutes; separate medians would mix two states.)
-            let probes = shapes(batch: B, config: c).map { GemmProbe($0, batch: B, heads: c.heads) }
+            let probes = shapes(batch: B, config: c, embedding: true).map { GemmProbe($0, batch: B, heads: c.heads) }
             let input = FloatBuffer(fixtureUniform(seed: 3, count: B * c.imageFloats))
             let out = FloatBuffer(count: B * c.width)
             for _ in 0..<2 { model.embed(input.pointer, batch: B, into: out.pointer) }
@@ -290,7 +304,7 @@ struct CodeBench: ParsableCommand {
             model.profile = nil
             let total = profile.seconds.values.reduce(0, +)
             print(String(format: "  sgemm-bound ceiling %.1f images/s; forward %.1f images/s; fraction of ceiling %.1f%% (median of per-repeat ratios, range %.1f-%.1f%%) (%.1f GFLOP/s)",
-                         ceiling, ips, 100 * fraction, 100 * ratios.min()!, 100 * ratios.max()!, ips * c.forwardFLOPs / 1e9))
+                         ceiling, ips, 100 * fraction, 100 * ratios.min()!, 100 * ratios.max()!, ips * c.embeddingFLOPs / 1e9))
             print("  time per layer kind (share of a profiled forward):")
             var layers: [String: Double] = [:]
             for k in LayerProfile.Kind.allCases {

@@ -46,6 +46,33 @@ enum Attention {
         }
     }
 
+    /// Inference for the first (CLS) query of each image only: `o_b = softmax(q_b K_b^T / sqrt(hd)) V_b`
+    /// per head, from every token's keys and values in `qkv` `[B*T, 3D]`, into `out` `[B, D]`
+    /// (row b is image b's CLS row). What the last block needs when only the CLS embedding is read.
+    static func forwardFirstQuery(
+        qkv: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
+        batch B: Int, tokens T: Int, width D: Int, heads H: Int
+    ) {
+        let hd = D / H, ld = 3 * D
+        let scale = 1 / Float(hd).squareRoot()
+        let tasks = B * H
+        let parts = min(Threading.count, tasks)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: parts * T)
+        defer { scratch.deallocate() }
+        Threading.parallelFor(parts) { p in
+            let s = scratch + p * T
+            for task in (tasks * p / parts)..<(tasks * (p + 1) / parts) {
+                let b = task / H, h = task % H
+                let base = qkv + b * T * ld + h * hd
+                BLAS.sgemm(transA: false, transB: true, m: 1, n: T, k: hd, alpha: scale,
+                           a: base, lda: ld, b: base + D, ldb: ld, beta: 0, c: s, ldc: T)
+                VectorMath.softmaxRows(s, rows: 1, n: T, ld: T)
+                BLAS.sgemm(transA: false, transB: false, m: 1, n: hd, k: T, alpha: 1,
+                           a: s, lda: T, b: base + 2 * D, ldb: ld, beta: 0, c: out + b * D + h * hd, ldc: D)
+            }
+        }
+    }
+
     /// `d ← p ⊙ (d - Σ_j p_j d_j) * scale` per row (softmax backward), 8 lanes at a time.
     @inline(__always)
     static func softmaxBackwardRows(_ P: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>, rows: Int, n: Int, scale: Float) {
