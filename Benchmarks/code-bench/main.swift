@@ -50,12 +50,12 @@ struct CodeBench: ParsableCommand {
     @Option(help: "Crops for --embed-dir: center or five (five windows per image, their embeddings averaged).")
     var crops: String = "center"
 
-    /// The forward's GEMMs. With `embedding`, those of `ViT.embed`, whose last block works on the
-    /// CLS rows only after its qkv projection (attention for one query per image and head, then
-    /// projection and MLP on B rows); without, the full forward that training runs.
-    func shapes(batch B: Int, config c: ViTConfiguration, embedding: Bool = false) -> [GemmShape] {
+    /// The forward's GEMMs (`ViT.embed` and the training forward run the same ones): the last
+    /// block works on the CLS rows only after its qkv projection (attention for one query per
+    /// image and head, then projection and MLP on B rows).
+    func shapes(batch B: Int, config c: ViTConfiguration) -> [GemmShape] {
         let T = c.tokens, D = c.width, F = c.mlpWidth, H = c.heads, hd = c.headDim, L = c.depth
-        let full = embedding ? L - 1 : L
+        let full = L - 1
         var out = [
             GemmShape(name: "patch embed", m: B * c.patchCount, n: D, k: c.patchInputs, transB: true, perBatch: 1, parallelSmall: false),
             GemmShape(name: "qkv", m: B * T, n: 3 * D, k: D, transB: true, perBatch: L, parallelSmall: false),
@@ -65,7 +65,7 @@ struct CodeBench: ParsableCommand {
             GemmShape(name: "fc1", m: B * T, n: F, k: D, transB: true, perBatch: full, parallelSmall: false),
             GemmShape(name: "fc2", m: B * T, n: D, k: F, transB: true, perBatch: full, parallelSmall: false),
         ]
-        if embedding && L > 0 {
+        if L > 0 {
             out += [
                 GemmShape(name: "CLS qK^T", m: 1, n: T, k: hd, transB: true, perBatch: B * H, parallelSmall: true),
                 GemmShape(name: "CLS pV", m: 1, n: hd, k: T, transB: false, perBatch: B * H, parallelSmall: true),
@@ -138,19 +138,30 @@ struct CodeBench: ParsableCommand {
         return (rates, ceilings, speeds, ratios)
     }
 
-    /// Backward GEMMs per block, as the model issues them: dX = dY W, dW = dY^T X per linear
-    /// layer, and the four per-head attention products.
+    /// Backward GEMMs, as the model issues them: dX = dY W, dW = dY^T X per linear layer, and the
+    /// four per-head attention products; the last block's after its qkv projection on the CLS
+    /// rows only (as its forward).
     func backwardShapes(batch B: Int, config c: ViTConfiguration) -> [GemmShape] {
         let T = c.tokens, D = c.width, F = c.mlpWidth, H = c.heads, hd = c.headDim, L = c.depth, M = B * T
         var out: [GemmShape] = []
         for (name, inF, outF) in [("qkv", D, 3 * D), ("proj", D, D), ("fc1", D, F), ("fc2", F, D)] {
-            out.append(GemmShape(name: "d\(name) dX", m: M, n: inF, k: outF, transB: false, perBatch: L, parallelSmall: false))
-            out.append(GemmShape(name: "d\(name) dW", m: outF, n: inF, k: M, transB: false, perBatch: L, parallelSmall: false, transA: true))
+            let full = name == "qkv" ? L : L - 1
+            out.append(GemmShape(name: "d\(name) dX", m: M, n: inF, k: outF, transB: false, perBatch: full, parallelSmall: false))
+            out.append(GemmShape(name: "d\(name) dW", m: outF, n: inF, k: M, transB: false, perBatch: full, parallelSmall: false, transA: true))
+            if name != "qkv" && L > 0 {
+                out.append(GemmShape(name: "CLS d\(name) dX", m: B, n: inF, k: outF, transB: false, perBatch: 1, parallelSmall: false))
+                out.append(GemmShape(name: "CLS d\(name) dW", m: outF, n: inF, k: B, transB: false, perBatch: 1, parallelSmall: false, transA: true))
+            }
         }
         out.append(GemmShape(name: "dpatch dW", m: D, n: c.patchInputs, k: B * c.patchCount, transB: false, perBatch: 1, parallelSmall: false, transA: true))
-        out.append(GemmShape(name: "attn dP", m: T, n: T, k: hd, transB: true, perBatch: L * B * H, parallelSmall: true))
-        out.append(GemmShape(name: "attn dV,dK", m: T, n: hd, k: T, transB: false, perBatch: 2 * L * B * H, parallelSmall: true, transA: true))
-        out.append(GemmShape(name: "attn dQ", m: T, n: hd, k: T, transB: false, perBatch: L * B * H, parallelSmall: true))
+        out.append(GemmShape(name: "attn dP", m: T, n: T, k: hd, transB: true, perBatch: (L - 1) * B * H, parallelSmall: true))
+        out.append(GemmShape(name: "attn dV,dK", m: T, n: hd, k: T, transB: false, perBatch: 2 * (L - 1) * B * H, parallelSmall: true, transA: true))
+        out.append(GemmShape(name: "attn dQ", m: T, n: hd, k: T, transB: false, perBatch: (L - 1) * B * H, parallelSmall: true))
+        if L > 0 {
+            out.append(GemmShape(name: "CLS dp", m: 1, n: T, k: hd, transB: true, perBatch: B * H, parallelSmall: true))
+            out.append(GemmShape(name: "CLS dV,dK", m: T, n: hd, k: 1, transB: false, perBatch: 2 * B * H, parallelSmall: true, transA: true))
+            out.append(GemmShape(name: "CLS dq", m: 1, n: hd, k: T, transB: false, perBatch: B * H, parallelSmall: true))
+        }
         return out
     }
 
@@ -249,11 +260,12 @@ struct CodeBench: ParsableCommand {
         let (rates, ceilings, speeds, ratios) = paired(probes, batch: B) { time(stepOnce) }
         for (i, p) in probes.enumerated() {
             let s = p.shape
-            print(String(format: "  %-12@ %5dx%4dx%5d %9.1f GFLOP/s", s.name as NSString, s.m, s.n, s.k, median(rates[i])))
+            print(String(format: "  %-14@ %5dx%4dx%5d %9.1f GFLOP/s", s.name as NSString, s.m, s.n, s.k, median(rates[i])))
         }
         let ips = median(speeds), ceiling = median(ceilings), fraction = median(ratios)
         let t = Double(B) / ips
-        let trainFlops = 3 * c.forwardFLOPs - 2 * Double(c.patchCount * c.patchInputs * c.width)  // no input gradient
+        // The GEMMs one step runs (the input images get no gradient), per image.
+        let trainFlops = probes.reduce(0) { $0 + $1.shape.flops * Double($1.shape.perBatch) } / Double(B)
         print(String(format: "  sgemm-bound ceiling %.1f images/s; training %.1f images/s; fraction of ceiling %.1f%% (range %.1f-%.1f%%) (%.1f GFLOP/s)\n",
                      ceiling, ips, 100 * fraction, 100 * ratios.min()!, 100 * ratios.max()!, ips * trainFlops / 1e9))
         return ["micro_batch": B, "images_per_second": ips, "seconds_per_step": t, "ceiling_images_per_second": ceiling,
@@ -281,7 +293,7 @@ struct CodeBench: ParsableCommand {
             // forward, back to back, so the ceiling and the forward see the same machine state;
             // the fraction is the median of the per-repeat ratios. (This VM's GEMM speed drifts
             // by tens of percent over minutes; separate medians would mix two states.)
-            let probes = shapes(batch: B, config: c, embedding: true).map { GemmProbe($0, batch: B, heads: c.heads) }
+            let probes = shapes(batch: B, config: c).map { GemmProbe($0, batch: B, heads: c.heads) }
             let input = FloatBuffer(fixtureUniform(seed: 3, count: B * c.imageFloats))
             let out = FloatBuffer(count: B * c.width)
             for _ in 0..<2 { model.embed(input.pointer, batch: B, into: out.pointer) }

@@ -5,6 +5,9 @@ import CoDECore
 /// `probs` `[B, H, T, T]`; `g` (GELU output) and `gp` (GELU derivative at fc1's output) `[M, F]`;
 /// LayerNorm `mean`/`rstd` `[M]`. Keeping the derivative (computed in the forward's fc1 epilogue
 /// with the output, sharing one exp) means backward evaluates no erf.
+/// The last block, like ``ViT/embed(_:batch:into:)``, computes everything after its qkv
+/// projection for the CLS rows only, so its `probs` hold `[B, H, T]` and its `att`, `xMid`, `ln2`,
+/// `g`, `gp`, `mean2`, `rstd2` and `xFinal` hold B compact rows.
 /// About 92 MB per block at B = 32 for ViT-Tiny; allocate once and reuse.
 public final class TrainingCache: @unchecked Sendable {
     public let configuration: ViTConfiguration
@@ -12,13 +15,15 @@ public final class TrainingCache: @unchecked Sendable {
     let cols: FloatBuffer                          // (B*Np, C*P*P)
     let xIn, ln1, qkv, probs, att, xMid, ln2, g, gp: [FloatBuffer]
     let mean1, rstd1, mean2, rstd2: [FloatBuffer]
-    let xFinal: FloatBuffer                        // (B*T, D) residual stream after the last block
+    let xFinal: FloatBuffer                        // (B, D) CLS rows of the residual stream after the last block
+    let clsIn: FloatBuffer                         // (B, D) CLS rows entering the last block
     let meanF, rstdF: FloatBuffer                  // (B)
     // Backward scratch.
     let dx, dln, datt: FloatBuffer                 // (B*T, D)
     let dqkv: FloatBuffer                          // (B*T, 3D)
     let dh: FloatBuffer                            // (B*T, F)
     let dproj: FloatBuffer                         // (B*Np, D)
+    let dcls: FloatBuffer                          // (B, D) gradient of the last block's CLS rows
     var batch = 0
 
     public init(configuration c: ViTConfiguration, capacity B: Int) {
@@ -30,17 +35,19 @@ public final class TrainingCache: @unchecked Sendable {
         xIn = per(M * D); ln1 = per(M * D); qkv = per(M * 3 * D); probs = per(B * c.heads * c.tokens * c.tokens)
         att = per(M * D); xMid = per(M * D); ln2 = per(M * D); g = per(M * c.mlpWidth); gp = per(M * c.mlpWidth)
         mean1 = per(M); rstd1 = per(M); mean2 = per(M); rstd2 = per(M)
-        xFinal = FloatBuffer(count: M * D)
+        xFinal = FloatBuffer(count: B * D)
+        clsIn = FloatBuffer(count: B * D)
         meanF = FloatBuffer(count: B); rstdF = FloatBuffer(count: B)
         dx = FloatBuffer(count: M * D); dln = FloatBuffer(count: M * D); datt = FloatBuffer(count: M * D)
         dqkv = FloatBuffer(count: M * 3 * D)
         dh = FloatBuffer(count: M * c.mlpWidth)
         dproj = FloatBuffer(count: B * c.patchCount * D)
+        dcls = FloatBuffer(count: B * D)
     }
 
     /// Bytes held by the cache.
     public var bytes: Int {
-        let all = [cols, xFinal, meanF, rstdF, dx, dln, datt, dqkv, dh, dproj] + xIn + ln1 + qkv + probs + att + xMid + ln2 + g + gp + mean1 + rstd1 + mean2 + rstd2
+        let all = [cols, xFinal, clsIn, meanF, rstdF, dx, dln, datt, dqkv, dh, dproj, dcls] + xIn + ln1 + qkv + probs + att + xMid + ln2 + g + gp + mean1 + rstd1 + mean2 + rstd2
         return all.reduce(0) { $0 + $1.count * 4 }
     }
 }
@@ -61,22 +68,39 @@ extension ViT {
         PatchEmbedding.assemble(cache.dproj.pointer, cls: w.cls, pos: w.pos, tokens: cache.xIn[0].pointer, batch: B, config: c)
         for (l, blk) in w.blocks.enumerated() {
             let x = cache.xIn[l].pointer, xm = cache.xMid[l].pointer
-            let xOut = l + 1 < c.depth ? cache.xIn[l + 1].pointer : cache.xFinal.pointer
+            let last = l == c.depth - 1
             LayerNorm.forward(x, cache.ln1[l].pointer, gamma: blk.norm1W, beta: blk.norm1B,
                               mean: cache.mean1[l].pointer, rstd: cache.rstd1[l].pointer, rows: M, dim: D, eps: eps)
             Linear.forward(cache.ln1[l].pointer, weight: blk.qkvW, bias: blk.qkvB, cache.qkv[l].pointer, rows: M, inF: D, outF: 3 * D)
-            Attention.forward(qkv: cache.qkv[l].pointer, out: cache.att[l].pointer, probs: cache.probs[l].pointer,
-                              batch: B, tokens: T, width: D, heads: c.heads)
-            Linear.forward(cache.att[l].pointer, weight: blk.projW, bias: blk.projB, xm, rows: M, inF: D, outF: D, residual: x)
+            // The last block continues on the CLS rows only (B rows instead of B*T).
+            let rows = last ? B : M
+            let residual: UnsafePointer<Float>
+            if last {
+                Attention.forwardFirstQuery(qkv: cache.qkv[l].pointer, out: cache.att[l].pointer, probs: cache.probs[l].pointer,
+                                            batch: B, tokens: T, width: D, heads: c.heads)
+                for b in 0..<B { (cache.clsIn.pointer + b * D).update(from: x + b * T * D, count: D) }
+                residual = UnsafePointer(cache.clsIn.pointer)
+            } else {
+                Attention.forward(qkv: cache.qkv[l].pointer, out: cache.att[l].pointer, probs: cache.probs[l].pointer,
+                                  batch: B, tokens: T, width: D, heads: c.heads)
+                residual = UnsafePointer(x)
+            }
+            let xOut = last ? cache.xFinal.pointer : cache.xIn[l + 1].pointer
+            Linear.forward(cache.att[l].pointer, weight: blk.projW, bias: blk.projB, xm, rows: rows, inF: D, outF: D, residual: residual)
             LayerNorm.forward(xm, cache.ln2[l].pointer, gamma: blk.norm2W, beta: blk.norm2B,
-                              mean: cache.mean2[l].pointer, rstd: cache.rstd2[l].pointer, rows: M, dim: D, eps: eps)
-            Linear.forward(cache.ln2[l].pointer, weight: blk.fc1W, bias: blk.fc1B, cache.g[l].pointer, rows: M, inF: D, outF: F,
+                              mean: cache.mean2[l].pointer, rstd: cache.rstd2[l].pointer, rows: rows, dim: D, eps: eps)
+            Linear.forward(cache.ln2[l].pointer, weight: blk.fc1W, bias: blk.fc1B, cache.g[l].pointer, rows: rows, inF: D, outF: F,
                            epilogue: .geluWithDerivative(into: cache.gp[l].pointer))
-            Linear.forward(cache.g[l].pointer, weight: blk.fc2W, bias: blk.fc2B, xOut, rows: M, inF: F, outF: D, residual: xm)
+            Linear.forward(cache.g[l].pointer, weight: blk.fc2W, bias: blk.fc2B, xOut, rows: rows, inF: F, outF: D, residual: xm)
         }
-        for b in 0..<B {
-            LayerNorm.forward(cache.xFinal.pointer + b * T * D, out + b * D, gamma: w.normW, beta: w.normB,
-                              mean: cache.meanF.pointer + b, rstd: cache.rstdF.pointer + b, rows: 1, dim: D, eps: eps)
+        if c.depth > 0 {
+            LayerNorm.forward(cache.xFinal.pointer, out, gamma: w.normW, beta: w.normB,
+                              mean: cache.meanF.pointer, rstd: cache.rstdF.pointer, rows: B, dim: D, eps: eps)
+        } else {
+            for b in 0..<B {
+                LayerNorm.forward(cache.xIn[0].pointer + b * T * D, out + b * D, gamma: w.normW, beta: w.normB,
+                                  mean: cache.meanF.pointer + b, rstd: cache.rstdF.pointer + b, rows: 1, dim: D, eps: eps)
+            }
         }
     }
 
@@ -92,35 +116,58 @@ extension ViT {
         let w = tensors
         let gw = ViTTensors(gradients.pointer, layout: layout, depth: c.depth)
         let dx = cache.dx.pointer
-        // Final norm: only the CLS rows reach the loss.
         dx.update(repeating: 0, count: M * D)
-        for b in 0..<B {
-            LayerNorm.backward(dEmbedding + b * D, cache.xFinal.pointer + b * T * D, mean: cache.meanF.pointer + b,
-                               rstd: cache.rstdF.pointer + b, gamma: w.normW, dx: dx + b * T * D,
-                               dgamma: gw.normW, dbeta: gw.normB, rows: 1, dim: D)
+        guard c.depth > 0 else {
+            for b in 0..<B {
+                LayerNorm.backward(dEmbedding + b * D, cache.xIn[0].pointer + b * T * D, mean: cache.meanF.pointer + b,
+                                   rstd: cache.rstdF.pointer + b, gamma: w.normW, dx: dx + b * T * D,
+                                   dgamma: gw.normW, dbeta: gw.normB, rows: 1, dim: D)
+            }
+            return tokensBackward(cache: cache, gradients: gw)
         }
+        // Final norm: only the CLS rows reach the loss; the last block's work after its qkv
+        // projection is on those B rows (see forward).
+        let dcls = cache.dcls.pointer
+        dcls.update(repeating: 0, count: B * D)
+        LayerNorm.backward(dEmbedding, cache.xFinal.pointer, mean: cache.meanF.pointer, rstd: cache.rstdF.pointer,
+                           gamma: w.normW, dx: dcls, dgamma: gw.normW, dbeta: gw.normB, rows: B, dim: D)
         for l in (0..<c.depth).reversed() {
             let blk = w.blocks[l], gb = gw.blocks[l]
+            let last = l == c.depth - 1
+            let rows = last ? B : M
+            let dr = last ? dcls : dx  // gradient of the block's output rows
             // x_out = x_mid + fc2(gelu(fc1(norm2(x_mid))))
-            Linear.backward(dx, cache.g[l].pointer, weight: blk.fc2W, dx: cache.dh.pointer, dxBeta: 0,
-                            dweight: gb.fc2W, dbias: gb.fc2B, rows: M, inF: F, outF: D)
-            GELU.backward(cache.dh.pointer, derivative: cache.gp[l].pointer, dx: cache.dh.pointer, count: M * F)
+            Linear.backward(dr, cache.g[l].pointer, weight: blk.fc2W, dx: cache.dh.pointer, dxBeta: 0,
+                            dweight: gb.fc2W, dbias: gb.fc2B, rows: rows, inF: F, outF: D)
+            GELU.backward(cache.dh.pointer, derivative: cache.gp[l].pointer, dx: cache.dh.pointer, count: rows * F)
             Linear.backward(cache.dh.pointer, cache.ln2[l].pointer, weight: blk.fc1W, dx: cache.dln.pointer, dxBeta: 0,
-                            dweight: gb.fc1W, dbias: gb.fc1B, rows: M, inF: D, outF: F)
+                            dweight: gb.fc1W, dbias: gb.fc1B, rows: rows, inF: D, outF: F)
             LayerNorm.backward(cache.dln.pointer, cache.xMid[l].pointer, mean: cache.mean2[l].pointer, rstd: cache.rstd2[l].pointer,
-                               gamma: blk.norm2W, dx: dx, dgamma: gb.norm2W, dbeta: gb.norm2B, rows: M, dim: D)
+                               gamma: blk.norm2W, dx: dr, dgamma: gb.norm2W, dbeta: gb.norm2B, rows: rows, dim: D)
             // x_mid = x_in + proj(attn(norm1(x_in)))
-            Linear.backward(dx, cache.att[l].pointer, weight: blk.projW, dx: cache.datt.pointer, dxBeta: 0,
-                            dweight: gb.projW, dbias: gb.projB, rows: M, inF: D, outF: D)
-            Attention.backward(dout: cache.datt.pointer, qkv: cache.qkv[l].pointer, probs: cache.probs[l].pointer,
-                               dqkv: cache.dqkv.pointer, batch: B, tokens: T, width: D, heads: c.heads)
+            Linear.backward(dr, cache.att[l].pointer, weight: blk.projW, dx: cache.datt.pointer, dxBeta: 0,
+                            dweight: gb.projW, dbias: gb.projB, rows: rows, inF: D, outF: D)
+            if last {
+                Attention.backwardFirstQuery(dout: cache.datt.pointer, qkv: cache.qkv[l].pointer, probs: cache.probs[l].pointer,
+                                             dqkv: cache.dqkv.pointer, batch: B, tokens: T, width: D, heads: c.heads)
+                // The residual path: x_in's CLS rows get x_mid's gradient, the other rows none.
+                for b in 0..<B { (dx + b * T * D).update(from: dcls + b * D, count: D) }
+            } else {
+                Attention.backward(dout: cache.datt.pointer, qkv: cache.qkv[l].pointer, probs: cache.probs[l].pointer,
+                                   dqkv: cache.dqkv.pointer, batch: B, tokens: T, width: D, heads: c.heads)
+            }
             Linear.backward(cache.dqkv.pointer, cache.ln1[l].pointer, weight: blk.qkvW, dx: cache.dln.pointer, dxBeta: 0,
                             dweight: gb.qkvW, dbias: gb.qkvB, rows: M, inF: D, outF: 3 * D)
             LayerNorm.backward(cache.dln.pointer, cache.xIn[l].pointer, mean: cache.mean1[l].pointer, rstd: cache.rstd1[l].pointer,
                                gamma: blk.norm1W, dx: dx, dgamma: gb.norm1W, dbeta: gb.norm1B, rows: M, dim: D)
         }
-        // Tokens: CLS, positions, patch projections (the input images get no gradient).
-        PatchEmbedding.disassemble(dx, dproj: cache.dproj.pointer, dcls: gw.cls, dpos: gw.pos, batch: B, config: c)
+        tokensBackward(cache: cache, gradients: gw)
+    }
+
+    /// Tokens: CLS, positions, patch projections (the input images get no gradient).
+    private func tokensBackward(cache: TrainingCache, gradients gw: ViTTensors) {
+        let c = configuration, B = cache.batch, D = c.width, w = tensors
+        PatchEmbedding.disassemble(cache.dx.pointer, dproj: cache.dproj.pointer, dcls: gw.cls, dpos: gw.pos, batch: B, config: c)
         Linear.backward(cache.dproj.pointer, cache.cols.pointer, weight: w.patchW, dx: nil, dweight: gw.patchW, dbias: gw.patchB,
                         rows: B * c.patchCount, inF: c.patchInputs, outF: D)
     }

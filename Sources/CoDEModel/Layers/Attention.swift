@@ -46,11 +46,12 @@ enum Attention {
         }
     }
 
-    /// Inference for the first (CLS) query of each image only: `o_b = softmax(q_b K_b^T / sqrt(hd)) V_b`
+    /// Attention for the first (CLS) query of each image only: `o_b = softmax(q_b K_b^T / sqrt(hd)) V_b`
     /// per head, from every token's keys and values in `qkv` `[B*T, 3D]`, into `out` `[B, D]`
     /// (row b is image b's CLS row). What the last block needs when only the CLS embedding is read.
+    /// With `probs` (`[B, H, T]`) the probabilities are kept for ``backwardFirstQuery``.
     static func forwardFirstQuery(
-        qkv: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
+        qkv: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>? = nil,
         batch B: Int, tokens T: Int, width D: Int, heads H: Int
     ) {
         let hd = D / H, ld = 3 * D
@@ -60,8 +61,8 @@ enum Attention {
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: parts * T)
         defer { scratch.deallocate() }
         Threading.parallelFor(parts) { p in
-            let s = scratch + p * T
             for task in (tasks * p / parts)..<(tasks * (p + 1) / parts) {
+                let s = probs.map { $0 + task * T } ?? scratch + p * T
                 let b = task / H, h = task % H
                 let base = qkv + b * T * ld + h * hd
                 BLAS.sgemm(transA: false, transB: true, m: 1, n: T, k: hd, alpha: scale,
@@ -69,6 +70,46 @@ enum Attention {
                 VectorMath.softmaxRows(s, rows: 1, n: T, ld: T)
                 BLAS.sgemm(transA: false, transB: false, m: 1, n: hd, k: T, alpha: 1,
                            a: s, lda: T, b: base + 2 * D, ldb: ld, beta: 0, c: out + b * D + h * hd, ldc: D)
+            }
+        }
+    }
+
+    /// Backward of ``forwardFirstQuery`` from `dout` `[B, D]` (the CLS rows' output gradient) and
+    /// the kept `probs` `[B, H, T]`; overwrites `dqkv` `[B*T, 3D]` (every element written once):
+    /// per image and head, `dp = V do`, `dV = p do^T` (outer product), `ds = p ⊙ (dp - p·dp) / sqrt(hd)`,
+    /// `dq = K^T ds` on the CLS row and zero on the others, `dK = ds q^T`.
+    static func backwardFirstQuery(
+        dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>,
+        dqkv: UnsafeMutablePointer<Float>, batch B: Int, tokens T: Int, width D: Int, heads H: Int
+    ) {
+        let hd = D / H, ld = 3 * D
+        let scale = 1 / Float(hd).squareRoot()
+        let tasks = B * H
+        let parts = min(Threading.count, tasks)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: parts * T)
+        defer { scratch.deallocate() }
+        Threading.parallelFor(parts) { p in
+            let ds = scratch + p * T
+            for task in (tasks * p / parts)..<(tasks * (p + 1) / parts) {
+                let b = task / H, h = task % H
+                let base = qkv + b * T * ld + h * hd
+                let dbase = dqkv + b * T * ld + h * hd
+                let dO = dout + b * D + h * hd
+                let P = probs + task * T
+                // dp = dO V^T (1 x T)
+                BLAS.sgemm(transA: false, transB: true, m: 1, n: T, k: hd, alpha: 1,
+                           a: dO, lda: hd, b: base + 2 * D, ldb: ld, beta: 0, c: ds, ldc: T)
+                // dV = p^T dO (T x hd, rank one)
+                BLAS.sgemm(transA: true, transB: false, m: T, n: hd, k: 1, alpha: 1,
+                           a: P, lda: T, b: dO, ldb: hd, beta: 0, c: dbase + 2 * D, ldc: ld)
+                softmaxBackwardRows(P, ds, rows: 1, n: T, scale: scale)
+                // dq = ds K (1 x hd) on the CLS row; the other rows' queries reach nothing.
+                BLAS.sgemm(transA: false, transB: false, m: 1, n: hd, k: T, alpha: 1,
+                           a: ds, lda: T, b: base + D, ldb: ld, beta: 0, c: dbase, ldc: ld)
+                for t in 1..<T { (dbase + t * ld).update(repeating: 0, count: hd) }
+                // dK = ds^T q (T x hd, rank one)
+                BLAS.sgemm(transA: true, transB: false, m: T, n: hd, k: 1, alpha: 1,
+                           a: ds, lda: T, b: base, ldb: ld, beta: 0, c: dbase + D, ldc: ld)
             }
         }
     }
