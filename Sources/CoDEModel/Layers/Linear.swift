@@ -45,7 +45,7 @@ enum Linear {
             let n = (r1 - r0) * outF
             switch epilogue {
             case .none: break
-            case .gelu: VectorMath.map(n, yb, yb, VectorMath.gelu)
+            case .gelu: VectorMath.gelu(n, yb, yb)
             case let .geluWithDerivative(dst): GELU.forwardWithDerivative(yb, derivative: dst + r0 * outF, count: n)
             }
         }
@@ -116,7 +116,7 @@ enum GELU {
     /// `y = gelu(x)` over `n` floats (`y` may alias `x`).
     static func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int) {
         Threading.parallelRanges(n, minChunk: 4096) { r in
-            VectorMath.map(r.count, x + r.lowerBound, y + r.lowerBound, VectorMath.gelu)
+            VectorMath.gelu(r.count, x + r.lowerBound, y + r.lowerBound)
         }
     }
 
@@ -124,17 +124,16 @@ enum GELU {
     /// the caller parallelises).
     static func forwardWithDerivative(_ x: UnsafeMutablePointer<Float>, derivative: UnsafeMutablePointer<Float>, count n: Int) {
         var i = 0
-        while i + 8 <= n {
-            let (g, d) = VectorMath.geluWithDerivative(VectorMath.load(x + i))
-            VectorMath.store(g, x + i)
-            VectorMath.store(d, derivative + i)
-            i += 8
+        while i + 16 <= n {
+            let (g, d) = VectorMath.geluWithDerivative(VectorMath.loadV(x + i))
+            VectorMath.storeV(g, x + i)
+            VectorMath.storeV(d, derivative + i)
+            i += 16
         }
-        while i < n {
-            let (g, d) = VectorMath.geluWithDerivative(Float8(repeating: x[i]))
-            x[i] = g[0]
-            derivative[i] = d[0]
-            i += 1
+        if i < n {
+            let (g, d) = VectorMath.geluWithDerivative(VectorMath.loadPartial(x + i, n - i))
+            VectorMath.storePartial(g, x + i, n - i)
+            VectorMath.storePartial(d, derivative + i, n - i)
         }
     }
 
