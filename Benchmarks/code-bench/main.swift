@@ -42,6 +42,8 @@ struct CodeBench: ParsableCommand {
     @Flag(help: "Also measure training: forward + backward + AdamW at micro-batch 32.") var training = false
     @Option(help: "Instead of the benchmark, run this many training steps (forward + backward + AdamW at the micro-batch) and nothing else, for profilers.")
     var profileSteps: Int?
+    @Option(help: "Instead of the benchmark, run this many batch-32 forwards (ViT.embed) and nothing else, for profilers.")
+    var profileForwards: Int?
     @Option(help: "Instead of the benchmark, run one CoDE step with this many (real, fake) pairs and report peak memory.")
     var stepMemory: Int?
     @Option(help: "Micro-batch for --step-memory and --training.") var microBatch = 32
@@ -248,6 +250,15 @@ struct CodeBench: ParsableCommand {
         print(String(format: "%d training steps at micro-batch %d: median %.3f s = %.1f images/s", n, B, median(times), Double(B) / median(times)))
     }
 
+    func runForwards(_ n: Int) {
+        let model = ViT(configuration: .tiny, seed: 0), B = 32
+        let input = FloatBuffer(fixtureUniform(seed: 3, count: B * model.configuration.imageFloats))
+        let out = FloatBuffer(count: B * model.embeddingWidth)
+        model.embed(input.pointer, batch: B, into: out.pointer)
+        let times = (0..<n).map { _ in time { model.embed(input.pointer, batch: B, into: out.pointer) } }
+        print(String(format: "%d forwards at batch %d: median %.3f s = %.1f images/s", n, B, median(times), Double(B) / median(times)))
+    }
+
     /// Forward + backward + AdamW images/s at the micro-batch, and the training sgemm ceiling.
     func trainingBenchmark(_ model: ViT) -> [String: Any] {
         let c = model.configuration
@@ -277,6 +288,7 @@ struct CodeBench: ParsableCommand {
         if let pairs = stepMemory { return try runStepMemory(pairs) }
         if let dir = embedDir { return try runEmbedFiles(dir) }
         if let n = profileSteps { return runTrainingSteps(n) }
+        if let n = profileForwards { return runForwards(n) }
         let c = ViTConfiguration.tiny
         print("CoDEKit encoder benchmark — ViT-Tiny \(c.imageSize)x\(c.imageSize), \(threads) threads, median of \(repeats)")
         print("\(BLAS.kernelSelection); \(ProcessInfo.processInfo.activeProcessorCount) cores visible\n")
