@@ -139,9 +139,10 @@ extension ViT {
             // x_out = x_mid + fc2(gelu(fc1(norm2(x_mid))))
             Linear.backward(dr, cache.g[l].pointer, weight: blk.fc2W, dx: cache.dh.pointer, dxBeta: 0,
                             dweight: gb.fc2W, dbias: gb.fc2B, rows: rows, inF: F, outF: D)
-            GELU.backward(cache.dh.pointer, derivative: cache.gp[l].pointer, dx: cache.dh.pointer, count: rows * F)
+            GELU.backward(cache.dh.pointer, derivative: cache.gp[l].pointer, dx: cache.dh.pointer, rows: rows, cols: F,
+                          biasGradient: gb.fc1B)
             Linear.backward(cache.dh.pointer, cache.ln2[l].pointer, weight: blk.fc1W, dx: cache.dln.pointer, dxBeta: 0,
-                            dweight: gb.fc1W, dbias: gb.fc1B, rows: rows, inF: D, outF: F)
+                            dweight: gb.fc1W, dbias: nil, rows: rows, inF: D, outF: F)
             LayerNorm.backward(cache.dln.pointer, cache.xMid[l].pointer, mean: cache.mean2[l].pointer, rstd: cache.rstd2[l].pointer,
                                gamma: blk.norm2W, dx: dr, dgamma: gb.norm2W, dbeta: gb.norm2B, rows: rows, dim: D)
             // x_mid = x_in + proj(attn(norm1(x_in)))

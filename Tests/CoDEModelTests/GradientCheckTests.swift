@@ -59,7 +59,12 @@ import _CoDETestSupport
             // As training runs it: the forward's epilogue keeps gelu', the backward multiplies.
             var g = f(x[0]), derivative = [Float](repeating: 0, count: n), dx = [Float](repeating: 0, count: n)
             GELU.forwardWithDerivative(&g, derivative: &derivative, count: n)
-            GELU.backward(f(r), derivative: derivative, dx: &dx, count: n)
+            // Two rows of 20 (a 16-lane body and a tail); the bias gradient is the column sums.
+            var bias = [Float](repeating: 0.5, count: n / 2)
+            GELU.backward(f(r), derivative: derivative, dx: &dx, rows: 2, cols: n / 2, biasGradient: &bias)
+            for j in 0..<(n / 2) {
+                #expect(abs(Double(bias[j]) - (0.5 + Double(dx[j]) + Double(dx[n / 2 + j]))) < 1e-6, "bias gradient column \(j)")
+            }
             return [d(dx)]
         }
         expectClose(diffs, "GELU")

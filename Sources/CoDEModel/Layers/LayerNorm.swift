@@ -20,29 +20,29 @@ enum LayerNorm {
         }
     }
 
-    /// One row: two-pass mean and variance with 8-lane partial sums, then the affine map.
+    /// One row: two-pass mean and variance with 16-lane partial sums, then the affine map.
     @inline(__always)
     static func forwardRow(_ xr: UnsafePointer<Float>, _ yr: UnsafeMutablePointer<Float>,
                            gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, dim: Int, eps: Float) -> (Float, Float) {
-        let v8 = dim & ~7
-        var acc = Float8(repeating: 0)
+        let v16 = dim & ~15
+        var acc = FloatV(repeating: 0)
         var j = 0
-        while j < v8 { acc += VectorMath.load(xr + j); j += 8 }
+        while j < v16 { acc += VectorMath.loadV(xr + j); j += 16 }
         var s = acc.sum()
         while j < dim { s += xr[j]; j += 1 }
         let m = s / Float(dim)
-        let mv = Float8(repeating: m)
-        acc = Float8(repeating: 0)
+        let mv = FloatV(repeating: m)
+        acc = FloatV(repeating: 0)
         j = 0
-        while j < v8 { let d = VectorMath.load(xr + j) - mv; acc += d * d; j += 8 }
+        while j < v16 { let d = VectorMath.loadV(xr + j) - mv; acc += d * d; j += 16 }
         var v = acc.sum()
         while j < dim { let d = xr[j] - m; v += d * d; j += 1 }
         let rs = 1 / (v / Float(dim) + eps).squareRoot()
-        let rv = Float8(repeating: rs)
+        let rv = FloatV(repeating: rs)
         j = 0
-        while j < v8 {
-            VectorMath.store((VectorMath.load(xr + j) - mv) * rv * VectorMath.load(gamma + j) + VectorMath.load(beta + j), yr + j)
-            j += 8
+        while j < v16 {
+            VectorMath.storeV((VectorMath.loadV(xr + j) - mv) * rv * VectorMath.loadV(gamma + j) + VectorMath.loadV(beta + j), yr + j)
+            j += 16
         }
         while j < dim { yr[j] = (xr[j] - m) * rs * gamma[j] + beta[j]; j += 1 }
         return (m, rs)
@@ -73,24 +73,24 @@ enum LayerNorm {
         }
     }
 
-    /// One row of ``backward``: 8 lanes at a time, scalar tail.
+    /// One row of ``backward``: 16 lanes at a time, scalar tail.
     @inline(__always)
     static func backwardRow(_ dyr: UnsafePointer<Float>, _ xr: UnsafePointer<Float>, mean m: Float, rstd rs: Float,
                             gamma: UnsafePointer<Float>, dx dxr: UnsafeMutablePointer<Float>,
                             dgamma dg: UnsafeMutablePointer<Float>, dbeta db: UnsafeMutablePointer<Float>, dim: Int) {
-        let v8 = dim & ~7
-        let mv = Float8(repeating: m), rv = Float8(repeating: rs)
-        var sG = Float8(repeating: 0), sGX = Float8(repeating: 0)
+        let v16 = dim & ~15
+        let mv = FloatV(repeating: m), rv = FloatV(repeating: rs)
+        var sG = FloatV(repeating: 0), sGX = FloatV(repeating: 0)
         var j = 0
-        while j < v8 {
-            let xh = (VectorMath.load(xr + j) - mv) * rv
-            let d = VectorMath.load(dyr + j)
-            let g = d * VectorMath.load(gamma + j)
+        while j < v16 {
+            let xh = (VectorMath.loadV(xr + j) - mv) * rv
+            let d = VectorMath.loadV(dyr + j)
+            let g = d * VectorMath.loadV(gamma + j)
             sG += g
             sGX += g * xh
-            VectorMath.store(VectorMath.load(dg + j) + d * xh, dg + j)
-            VectorMath.store(VectorMath.load(db + j) + d, db + j)
-            j += 8
+            VectorMath.storeV(VectorMath.loadV(dg + j) + d * xh, dg + j)
+            VectorMath.storeV(VectorMath.loadV(db + j) + d, db + j)
+            j += 16
         }
         var sumG = sG.sum(), sumGX = sGX.sum()
         while j < dim {
@@ -103,13 +103,13 @@ enum LayerNorm {
             j += 1
         }
         let mg = sumG / Float(dim), mgx = sumGX / Float(dim)
-        let mgv = Float8(repeating: mg), mgxv = Float8(repeating: mgx)
+        let mgv = FloatV(repeating: mg), mgxv = FloatV(repeating: mgx)
         j = 0
-        while j < v8 {
-            let xh = (VectorMath.load(xr + j) - mv) * rv
-            let g = VectorMath.load(dyr + j) * VectorMath.load(gamma + j)
-            VectorMath.store(VectorMath.load(dxr + j) + rv * (g - mgv - xh * mgxv), dxr + j)
-            j += 8
+        while j < v16 {
+            let xh = (VectorMath.loadV(xr + j) - mv) * rv
+            let g = VectorMath.loadV(dyr + j) * VectorMath.loadV(gamma + j)
+            VectorMath.storeV(VectorMath.loadV(dxr + j) + rv * (g - mgv - xh * mgxv), dxr + j)
+            j += 16
         }
         while j < dim {
             let xh = (xr[j] - m) * rs

@@ -137,15 +137,33 @@ enum GELU {
         }
     }
 
-    /// `dx = dy * derivative` element-wise (`dx` may alias `dy`), with the derivative the forward kept.
-    static func backward(_ dy: UnsafePointer<Float>, derivative: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count n: Int) {
-        Threading.parallelRanges(n, minChunk: 4096) { r in
-            var i = r.lowerBound
-            while i + 8 <= r.upperBound {
-                VectorMath.store(VectorMath.load(dy + i) * VectorMath.load(derivative + i), dx + i)
-                i += 8
+    /// `dx = dy * derivative` for `rows` rows of `cols` (`dx` may alias `dy`), and `bias += Σ_rows dx`:
+    /// the GELU backward and the preceding layer's bias gradient (fc1's) in one pass over the rows,
+    /// instead of a second pass that reads `dx` again.
+    static func backward(_ dy: UnsafePointer<Float>, derivative: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+                         rows: Int, cols: Int, biasGradient: UnsafeMutablePointer<Float>) {
+        let parts = max(1, min(Threading.count, rows / 64))
+        let partial = UnsafeMutablePointer<Float>.allocate(capacity: parts * cols)
+        partial.initialize(repeating: 0, count: parts * cols)
+        defer { partial.deallocate() }
+        let full = cols & ~15
+        Threading.parallelFor(parts) { p in
+            let acc = partial + p * cols
+            for r in (rows * p / parts)..<(rows * (p + 1) / parts) {
+                let o = r * cols
+                var j = 0
+                while j < full {
+                    let v = VectorMath.loadV(dy + o + j) * VectorMath.loadV(derivative + o + j)
+                    VectorMath.storeV(v, dx + o + j)
+                    VectorMath.storeV(VectorMath.loadV(acc + j) + v, acc + j)
+                    j += 16
+                }
+                while j < cols { let v = dy[o + j] * derivative[o + j]; dx[o + j] = v; acc[j] += v; j += 1 }
             }
-            while i < r.upperBound { dx[i] = dy[i] * derivative[i]; i += 1 }
+        }
+        for p in 0..<parts {
+            let acc = partial + p * cols
+            for j in 0..<cols { biasGradient[j] += acc[j] }
         }
     }
 }
