@@ -56,21 +56,28 @@ enum Attention {
     ) {
         let hd = D / H, ld = 3 * D
         let scale = 1 / Float(hd).squareRoot()
+        forEachHead(batch: B, heads: H, scratchCount: T) { task, scratch in
+            let s = probs.map { $0 + task * T } ?? scratch
+            let b = task / H, h = task % H
+            let base = qkv + b * T * ld + h * hd
+            BLAS.sgemm(transA: false, transB: true, m: 1, n: T, k: hd, alpha: scale,
+                       a: base, lda: ld, b: base + D, ldb: ld, beta: 0, c: s, ldc: T)
+            VectorMath.softmaxRows(s, rows: 1, n: T, ld: T)
+            BLAS.sgemm(transA: false, transB: false, m: 1, n: hd, k: T, alpha: 1,
+                       a: s, lda: T, b: base + 2 * D, ldb: ld, beta: 0, c: out + b * D + h * hd, ldc: D)
+        }
+    }
+
+    /// Runs `body(task, scratch)` for every (image, head) pair, `task = b * H + h`, spread over
+    /// the threads in contiguous runs; each thread's `scratch` holds `scratchCount` floats.
+    static func forEachHead(batch B: Int, heads H: Int, scratchCount: Int,
+                            _ body: (_ task: Int, _ scratch: UnsafeMutablePointer<Float>) -> Void) {
         let tasks = B * H
         let parts = min(Threading.count, tasks)
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: parts * T)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: parts * scratchCount)
         defer { scratch.deallocate() }
         Threading.parallelFor(parts) { p in
-            for task in (tasks * p / parts)..<(tasks * (p + 1) / parts) {
-                let s = probs.map { $0 + task * T } ?? scratch + p * T
-                let b = task / H, h = task % H
-                let base = qkv + b * T * ld + h * hd
-                BLAS.sgemm(transA: false, transB: true, m: 1, n: T, k: hd, alpha: scale,
-                           a: base, lda: ld, b: base + D, ldb: ld, beta: 0, c: s, ldc: T)
-                VectorMath.softmaxRows(s, rows: 1, n: T, ld: T)
-                BLAS.sgemm(transA: false, transB: false, m: 1, n: hd, k: T, alpha: 1,
-                           a: s, lda: T, b: base + 2 * D, ldb: ld, beta: 0, c: out + b * D + h * hd, ldc: D)
-            }
+            for task in (tasks * p / parts)..<(tasks * (p + 1) / parts) { body(task, scratch + p * scratchCount) }
         }
     }
 
@@ -84,33 +91,26 @@ enum Attention {
     ) {
         let hd = D / H, ld = 3 * D
         let scale = 1 / Float(hd).squareRoot()
-        let tasks = B * H
-        let parts = min(Threading.count, tasks)
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: parts * T)
-        defer { scratch.deallocate() }
-        Threading.parallelFor(parts) { p in
-            let ds = scratch + p * T
-            for task in (tasks * p / parts)..<(tasks * (p + 1) / parts) {
-                let b = task / H, h = task % H
-                let base = qkv + b * T * ld + h * hd
-                let dbase = dqkv + b * T * ld + h * hd
-                let dO = dout + b * D + h * hd
-                let P = probs + task * T
-                // dp = dO V^T (1 x T)
-                BLAS.sgemm(transA: false, transB: true, m: 1, n: T, k: hd, alpha: 1,
-                           a: dO, lda: hd, b: base + 2 * D, ldb: ld, beta: 0, c: ds, ldc: T)
-                // dV = p^T dO (T x hd, rank one)
-                BLAS.sgemm(transA: true, transB: false, m: T, n: hd, k: 1, alpha: 1,
-                           a: P, lda: T, b: dO, ldb: hd, beta: 0, c: dbase + 2 * D, ldc: ld)
-                softmaxBackwardRows(P, ds, rows: 1, n: T, scale: scale)
-                // dq = ds K (1 x hd) on the CLS row; the other rows' queries reach nothing.
-                BLAS.sgemm(transA: false, transB: false, m: 1, n: hd, k: T, alpha: 1,
-                           a: ds, lda: T, b: base + D, ldb: ld, beta: 0, c: dbase, ldc: ld)
-                for t in 1..<T { (dbase + t * ld).update(repeating: 0, count: hd) }
-                // dK = ds^T q (T x hd, rank one)
-                BLAS.sgemm(transA: true, transB: false, m: T, n: hd, k: 1, alpha: 1,
-                           a: ds, lda: T, b: base, ldb: ld, beta: 0, c: dbase + D, ldc: ld)
-            }
+        forEachHead(batch: B, heads: H, scratchCount: T) { task, ds in
+            let b = task / H, h = task % H
+            let base = qkv + b * T * ld + h * hd
+            let dbase = dqkv + b * T * ld + h * hd
+            let dO = dout + b * D + h * hd
+            let P = probs + task * T
+            // dp = dO V^T (1 x T)
+            BLAS.sgemm(transA: false, transB: true, m: 1, n: T, k: hd, alpha: 1,
+                       a: dO, lda: hd, b: base + 2 * D, ldb: ld, beta: 0, c: ds, ldc: T)
+            // dV = p^T dO (T x hd, rank one)
+            BLAS.sgemm(transA: true, transB: false, m: T, n: hd, k: 1, alpha: 1,
+                       a: P, lda: T, b: dO, ldb: hd, beta: 0, c: dbase + 2 * D, ldc: ld)
+            softmaxBackwardRows(P, ds, rows: 1, n: T, scale: scale)
+            // dq = ds K (1 x hd) on the CLS row; the other rows' queries reach nothing.
+            BLAS.sgemm(transA: false, transB: false, m: 1, n: hd, k: T, alpha: 1,
+                       a: ds, lda: T, b: base + D, ldb: ld, beta: 0, c: dbase, ldc: ld)
+            for t in 1..<T { (dbase + t * ld).update(repeating: 0, count: hd) }
+            // dK = ds^T q (T x hd, rank one)
+            BLAS.sgemm(transA: true, transB: false, m: T, n: hd, k: 1, alpha: 1,
+                       a: ds, lda: T, b: base, ldb: ld, beta: 0, c: dbase + D, ldc: ld)
         }
     }
 
@@ -145,32 +145,25 @@ enum Attention {
     ) {
         let hd = D / H, ld = 3 * D
         let scale = 1 / Float(hd).squareRoot()
-        let tasks = B * H
-        let parts = min(Threading.count, tasks)
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: parts * T * T)
-        defer { scratch.deallocate() }
-        Threading.parallelFor(parts) { p in
-            let dp = scratch + p * T * T
-            for bh in (tasks * p / parts)..<(tasks * (p + 1) / parts) {
-                let b = bh / H, h = bh % H
-                let base = qkv + b * T * ld + h * hd
-                let dbase = dqkv + b * T * ld + h * hd
-                let dO = dout + b * T * D + h * hd
-                let P = probs + bh * T * T
-                // dP = dO V^T
-                BLAS.sgemm(transA: false, transB: true, m: T, n: T, k: hd, alpha: 1,
-                           a: dO, lda: D, b: base + 2 * D, ldb: ld, beta: 0, c: dp, ldc: T)
-                // dV = P^T dO
-                BLAS.sgemm(transA: true, transB: false, m: T, n: hd, k: T, alpha: 1,
-                           a: P, lda: T, b: dO, ldb: D, beta: 0, c: dbase + 2 * D, ldc: ld)
-                // dS = P ⊙ (dP - rowsum(P ⊙ dP)) * scale, in place in dp
-                softmaxBackwardRows(P, dp, rows: T, n: T, scale: scale)
-                // dQ = dS K ; dK = dS^T Q
-                BLAS.sgemm(transA: false, transB: false, m: T, n: hd, k: T, alpha: 1,
-                           a: dp, lda: T, b: base + D, ldb: ld, beta: 0, c: dbase, ldc: ld)
-                BLAS.sgemm(transA: true, transB: false, m: T, n: hd, k: T, alpha: 1,
-                           a: dp, lda: T, b: base, ldb: ld, beta: 0, c: dbase + D, ldc: ld)
-            }
+        forEachHead(batch: B, heads: H, scratchCount: T * T) { bh, dp in
+            let b = bh / H, h = bh % H
+            let base = qkv + b * T * ld + h * hd
+            let dbase = dqkv + b * T * ld + h * hd
+            let dO = dout + b * T * D + h * hd
+            let P = probs + bh * T * T
+            // dP = dO V^T
+            BLAS.sgemm(transA: false, transB: true, m: T, n: T, k: hd, alpha: 1,
+                       a: dO, lda: D, b: base + 2 * D, ldb: ld, beta: 0, c: dp, ldc: T)
+            // dV = P^T dO
+            BLAS.sgemm(transA: true, transB: false, m: T, n: hd, k: T, alpha: 1,
+                       a: P, lda: T, b: dO, ldb: D, beta: 0, c: dbase + 2 * D, ldc: ld)
+            // dS = P ⊙ (dP - rowsum(P ⊙ dP)) * scale, in place in dp
+            softmaxBackwardRows(P, dp, rows: T, n: T, scale: scale)
+            // dQ = dS K ; dK = dS^T Q
+            BLAS.sgemm(transA: false, transB: false, m: T, n: hd, k: T, alpha: 1,
+                       a: dp, lda: T, b: base + D, ldb: ld, beta: 0, c: dbase, ldc: ld)
+            BLAS.sgemm(transA: true, transB: false, m: T, n: hd, k: T, alpha: 1,
+                       a: dp, lda: T, b: base, ldb: ld, beta: 0, c: dbase + D, ldc: ld)
         }
     }
 }
