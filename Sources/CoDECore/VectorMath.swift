@@ -111,8 +111,8 @@ public enum VectorMath {
     }
 
     /// `dst[i] = gelu(src[i])` for `n` floats (`dst` may alias `src`), 16 lanes at a time and the
-    /// tail padded into one more vector. (A plain loop: passing the kernel to a generic `map` as
-    /// a closure measured 2.8x slower with 16-lane vectors.)
+    /// tail padded into one more vector. (A plain loop: passed as a closure to a generic `map`,
+    /// the 16-lane kernel compiled to a much slower loop.)
     public static func gelu(_ n: Int, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
         var i = 0
         while i + 16 <= n {
