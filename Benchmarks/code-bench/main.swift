@@ -58,7 +58,7 @@ struct CodeBench: ParsableCommand {
     func shapes(batch B: Int, config c: ViTConfiguration) -> [GemmShape] {
         let T = c.tokens, D = c.width, F = c.mlpWidth, H = c.heads, hd = c.headDim, L = c.depth
         let full = L - 1
-        var out = [
+        return [
             GemmShape(name: "patch embed", m: B * c.patchCount, n: D, k: c.patchInputs, transB: true, perBatch: 1, parallelSmall: false),
             GemmShape(name: "qkv", m: B * T, n: 3 * D, k: D, transB: true, perBatch: L, parallelSmall: false),
             GemmShape(name: "attn QK^T", m: T, n: T, k: hd, transB: true, perBatch: full * B * H, parallelSmall: true),
@@ -66,17 +66,12 @@ struct CodeBench: ParsableCommand {
             GemmShape(name: "proj", m: B * T, n: D, k: D, transB: true, perBatch: full, parallelSmall: false),
             GemmShape(name: "fc1", m: B * T, n: F, k: D, transB: true, perBatch: full, parallelSmall: false),
             GemmShape(name: "fc2", m: B * T, n: D, k: F, transB: true, perBatch: full, parallelSmall: false),
+            GemmShape(name: "CLS qK^T", m: 1, n: T, k: hd, transB: true, perBatch: B * H, parallelSmall: true),
+            GemmShape(name: "CLS pV", m: 1, n: hd, k: T, transB: false, perBatch: B * H, parallelSmall: true),
+            GemmShape(name: "CLS proj", m: B, n: D, k: D, transB: true, perBatch: 1, parallelSmall: false),
+            GemmShape(name: "CLS fc1", m: B, n: F, k: D, transB: true, perBatch: 1, parallelSmall: false),
+            GemmShape(name: "CLS fc2", m: B, n: D, k: F, transB: true, perBatch: 1, parallelSmall: false),
         ]
-        if L > 0 {
-            out += [
-                GemmShape(name: "CLS qK^T", m: 1, n: T, k: hd, transB: true, perBatch: B * H, parallelSmall: true),
-                GemmShape(name: "CLS pV", m: 1, n: hd, k: T, transB: false, perBatch: B * H, parallelSmall: true),
-                GemmShape(name: "CLS proj", m: B, n: D, k: D, transB: true, perBatch: 1, parallelSmall: false),
-                GemmShape(name: "CLS fc1", m: B, n: F, k: D, transB: true, perBatch: 1, parallelSmall: false),
-                GemmShape(name: "CLS fc2", m: B, n: D, k: F, transB: true, perBatch: 1, parallelSmall: false),
-            ]
-        }
-        return out
     }
 
     /// One GEMM shape, run the way the model runs it: big GEMMs through BLAS.matmul (partitioned
@@ -150,7 +145,7 @@ struct CodeBench: ParsableCommand {
             let full = name == "qkv" ? L : L - 1
             out.append(GemmShape(name: "d\(name) dX", m: M, n: inF, k: outF, transB: false, perBatch: full, parallelSmall: false))
             out.append(GemmShape(name: "d\(name) dW", m: outF, n: inF, k: M, transB: false, perBatch: full, parallelSmall: false, transA: true))
-            if name != "qkv" && L > 0 {
+            if name != "qkv" {
                 out.append(GemmShape(name: "CLS d\(name) dX", m: B, n: inF, k: outF, transB: false, perBatch: 1, parallelSmall: false))
                 out.append(GemmShape(name: "CLS d\(name) dW", m: outF, n: inF, k: B, transB: false, perBatch: 1, parallelSmall: false, transA: true))
             }
@@ -159,11 +154,9 @@ struct CodeBench: ParsableCommand {
         out.append(GemmShape(name: "attn dP", m: T, n: T, k: hd, transB: true, perBatch: (L - 1) * B * H, parallelSmall: true))
         out.append(GemmShape(name: "attn dV,dK", m: T, n: hd, k: T, transB: false, perBatch: 2 * (L - 1) * B * H, parallelSmall: true, transA: true))
         out.append(GemmShape(name: "attn dQ", m: T, n: hd, k: T, transB: false, perBatch: (L - 1) * B * H, parallelSmall: true))
-        if L > 0 {
-            out.append(GemmShape(name: "CLS dp", m: 1, n: T, k: hd, transB: true, perBatch: B * H, parallelSmall: true))
-            out.append(GemmShape(name: "CLS dV,dK", m: T, n: hd, k: 1, transB: false, perBatch: 2 * B * H, parallelSmall: true, transA: true))
-            out.append(GemmShape(name: "CLS dq", m: 1, n: hd, k: T, transB: false, perBatch: B * H, parallelSmall: true))
-        }
+        out.append(GemmShape(name: "CLS dp", m: 1, n: T, k: hd, transB: true, perBatch: B * H, parallelSmall: true))
+        out.append(GemmShape(name: "CLS dV,dK", m: T, n: hd, k: 1, transB: false, perBatch: 2 * B * H, parallelSmall: true, transA: true))
+        out.append(GemmShape(name: "CLS dq", m: 1, n: hd, k: T, transB: false, perBatch: B * H, parallelSmall: true))
         return out
     }
 

@@ -72,7 +72,6 @@ public struct ViTConfiguration: Sendable, Equatable, Codable {
     /// for one query, projection, MLP), so it costs its qkv projection plus per-row work
     /// (2.347 GFLOP for `.tiny`, 6.4% less than ``forwardFLOPs``).
     public var embeddingFLOPs: Double {
-        guard depth > 0 else { return forwardFLOPs }
         let T = Double(tokens), D = Double(width), F = Double(mlpWidth), P = Double(patchCount)
         let patch = 2 * P * Double(patchInputs) * D
         let perBlock = 2 * T * D * 3 * D + 2 * T * T * D * 2 + 2 * T * D * D + 2 * T * D * F * 2

@@ -93,15 +93,8 @@ extension ViT {
                            epilogue: .geluWithDerivative(into: cache.gp[l].pointer))
             Linear.forward(cache.g[l].pointer, weight: blk.fc2W, bias: blk.fc2B, xOut, rows: rows, inF: F, outF: D, residual: xm)
         }
-        if c.depth > 0 {
-            LayerNorm.forward(cache.xFinal.pointer, out, gamma: w.normW, beta: w.normB,
-                              mean: cache.meanF.pointer, rstd: cache.rstdF.pointer, rows: B, dim: D, eps: eps)
-        } else {
-            for b in 0..<B {
-                LayerNorm.forward(cache.xIn[0].pointer + b * T * D, out + b * D, gamma: w.normW, beta: w.normB,
-                                  mean: cache.meanF.pointer + b, rstd: cache.rstdF.pointer + b, rows: 1, dim: D, eps: eps)
-            }
-        }
+        LayerNorm.forward(cache.xFinal.pointer, out, gamma: w.normW, beta: w.normB,
+                          mean: cache.meanF.pointer, rstd: cache.rstdF.pointer, rows: B, dim: D, eps: eps)
     }
 
     /// Backward from `dEmbedding` (`[batch, D]`, dLoss/dEmbedding of the last ``forward``),
@@ -117,14 +110,6 @@ extension ViT {
         let gw = ViTTensors(gradients.pointer, layout: layout, depth: c.depth)
         let dx = cache.dx.pointer
         dx.update(repeating: 0, count: M * D)
-        guard c.depth > 0 else {
-            for b in 0..<B {
-                LayerNorm.backward(dEmbedding + b * D, cache.xIn[0].pointer + b * T * D, mean: cache.meanF.pointer + b,
-                                   rstd: cache.rstdF.pointer + b, gamma: w.normW, dx: dx + b * T * D,
-                                   dgamma: gw.normW, dbeta: gw.normB, rows: 1, dim: D)
-            }
-            return tokensBackward(cache: cache, gradients: gw)
-        }
         // Final norm: only the CLS rows reach the loss; the last block's work after its qkv
         // projection is on those B rows (see forward).
         let dcls = cache.dcls.pointer
@@ -162,13 +147,8 @@ extension ViT {
             LayerNorm.backward(cache.dln.pointer, cache.xIn[l].pointer, mean: cache.mean1[l].pointer, rstd: cache.rstd1[l].pointer,
                                gamma: blk.norm1W, dx: dx, dgamma: gb.norm1W, dbeta: gb.norm1B, rows: M, dim: D)
         }
-        tokensBackward(cache: cache, gradients: gw)
-    }
-
-    /// Tokens: CLS, positions, patch projections (the input images get no gradient).
-    private func tokensBackward(cache: TrainingCache, gradients gw: ViTTensors) {
-        let c = configuration, B = cache.batch, D = c.width, w = tensors
-        PatchEmbedding.disassemble(cache.dx.pointer, dproj: cache.dproj.pointer, dcls: gw.cls, dpos: gw.pos, batch: B, config: c)
+        // Tokens: CLS, positions, patch projections (the input images get no gradient).
+        PatchEmbedding.disassemble(dx, dproj: cache.dproj.pointer, dcls: gw.cls, dpos: gw.pos, batch: B, config: c)
         Linear.backward(cache.dproj.pointer, cache.cols.pointer, weight: w.patchW, dx: nil, dweight: gw.patchW, dbias: gw.patchB,
                         rows: B * c.patchCount, inF: c.patchInputs, outF: D)
     }
