@@ -1,5 +1,7 @@
-// Vectorised element-wise math for the hot paths (softmax, GELU). 8 lanes of Float per step;
-// the compiler maps SIMD8<Float> onto AVX registers in release builds.
+// Vectorised element-wise math for the hot paths. The transcendental kernels (exp, erf, GELU,
+// softmax) and LayerNorm run on 16 lanes (`FloatV`); the memory-bound passes (bias rows,
+// reductions, sums) on 8 (`Float8`). The compiler maps SIMD types onto vector registers in
+// release builds.
 
 public typealias Float8 = SIMD8<Float>
 /// The transcendental kernels' vector: 16 lanes, one AVX-512 register (`-target-cpu native` on
