@@ -12,7 +12,7 @@ VENV ?= .venv
 BENCH_DIR ?= bench-results
 SAMPLES ?= .build/samples
 
-.PHONY: deps build test run samples bench bench-encoder bench-memory bench-detect bench-classifiers bench-images bench-augment bench-peers bench-versus fixtures fuzz clean
+.PHONY: deps build test run samples bench bench-encoder bench-memory bench-detect bench-classifiers bench-images bench-augment bench-peers bench-versus bench-blas-versus fixtures fuzz clean
 
 # Installs the Debian packages that are missing (apt-get update first, only when something is missing).
 deps:
@@ -103,6 +103,20 @@ bench-versus: deps $(VENV)/.done
 	  echo "round $$r of $(ROUNDS) done"; \
 	done
 	$(VENV)/bin/python Benchmarks/peers/versus.py $(BENCH_DIR)/versus --output $(BENCH_DIR)/versus.json
+
+# OpenBLAS against the BLAS inside PyTorch's wheel (MKL on x86) at CoDEKit's own GEMM shapes, and
+# PyTorch eager's training step, in alternating rounds (ROUNDS): how much of PyTorch's speed is
+# its BLAS. See docs/performance.md.
+bench-blas-versus: deps $(VENV)/.done
+	$(SWIFT) build $(RELEASE) --product code-bench
+	rm -rf $(BENCH_DIR)/blas-versus && mkdir -p $(BENCH_DIR)/blas-versus
+	for r in $$(seq 1 $(ROUNDS)); do \
+	  $(BIN)/code-bench --threads 2 --repeats 5 --batches 32 --training --output $(BENCH_DIR)/blas-versus/codekit-$$r.json > /dev/null && \
+	  $(VENV)/bin/python Benchmarks/peers/gemm_peer.py $(BENCH_DIR)/blas-versus/codekit-$$r.json --threads 2 \
+	    --output $(BENCH_DIR)/blas-versus/gemm-$$r.json > /dev/null 2>&1 || exit 1; \
+	  echo "round $$r of $(ROUNDS) done"; \
+	done
+	$(VENV)/bin/python Benchmarks/peers/gemm_peer.py --summarise $(BENCH_DIR)/blas-versus --output $(BENCH_DIR)/blas-versus.json
 
 $(VENV)/.done:
 	$(PYTHON) -m venv $(VENV)

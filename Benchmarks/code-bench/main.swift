@@ -19,6 +19,13 @@ struct GemmShape {
     let parallelSmall: Bool
     var transA = false
     var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
+
+    /// The shape as written to the JSON report, with its measured rate (what
+    /// `Benchmarks/peers/gemm_peer.py` reads to time the same GEMMs in another BLAS).
+    func json(gflops: Double) -> [String: Any] {
+        ["name": name, "m": m, "n": n, "k": k, "trans_a": transA, "trans_b": transB,
+         "per_batch": perBatch, "parallel_small": parallelSmall, "gflops": gflops]
+    }
 }
 
 func median(_ xs: [Double]) -> Double {
@@ -262,9 +269,11 @@ struct CodeBench: ParsableCommand {
         stepOnce()
         // Paired protocol as for the forward: every GEMM shape, then one step, per repeat.
         let (rates, ceilings, speeds, ratios) = paired(probes, batch: B) { time(stepOnce) }
+        var gemms: [[String: Any]] = []
         for (i, p) in probes.enumerated() {
             let s = p.shape
             print(String(format: "  %-14@ %5dx%4dx%5d %9.1f GFLOP/s", s.name as NSString, s.m, s.n, s.k, median(rates[i])))
+            gemms.append(s.json(gflops: median(rates[i])))
         }
         let ips = median(speeds), ceiling = median(ceilings), fraction = median(ratios)
         let t = Double(B) / ips
@@ -273,7 +282,8 @@ struct CodeBench: ParsableCommand {
         print(String(format: "  sgemm-bound ceiling %.1f images/s; training %.1f images/s; fraction of ceiling %.1f%% (range %.1f-%.1f%%) (%.1f GFLOP/s)\n",
                      ceiling, ips, 100 * fraction, 100 * ratios.min()!, 100 * ratios.max()!, ips * trainFlops / 1e9))
         return ["micro_batch": B, "images_per_second": ips, "seconds_per_step": t, "ceiling_images_per_second": ceiling,
-                "fraction_of_ceiling": fraction, "fraction_per_repeat": ratios, "gflop_per_image": trainFlops / 1e9]
+                "fraction_of_ceiling": fraction, "fraction_per_repeat": ratios, "gflop_per_image": trainFlops / 1e9,
+                "gemms": gemms]
     }
 
     func run() throws {
@@ -287,7 +297,7 @@ struct CodeBench: ParsableCommand {
         print("\(BLAS.kernelSelection); \(ProcessInfo.processInfo.activeProcessorCount) cores visible\n")
         let model = ViT(configuration: c, seed: 0)
         var json: [String: Any] = [
-            "threads": threads, "repeats": repeats, "openblas_core": BLAS.coreName,
+            "threads": threads, "repeats": repeats, "openblas_core": BLAS.coreName, "heads": c.heads,
             "forward_gflop_per_image": c.forwardFLOPs / 1e9, "embedding_gflop_per_image": c.embeddingFLOPs / 1e9,
         ]
         var forward: [[String: Any]] = []
@@ -310,7 +320,7 @@ struct CodeBench: ParsableCommand {
             for (i, p) in probes.enumerated() {
                 let s = p.shape, rate = median(rates[i])
                 print(String(format: "  %-12@ %5dx%4dx%4d %9.1f %9.1f", s.name as NSString, s.m, s.n, s.k, Double(s.perBatch) / Double(B), rate))
-                gemms.append(["name": s.name, "m": s.m, "n": s.n, "k": s.k, "gflops": rate])
+                gemms.append(s.json(gflops: rate))
             }
             let ceiling = median(ceilings), ips = median(speeds), fraction = median(ratios)
             let t = Double(B) / ips

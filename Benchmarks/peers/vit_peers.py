@@ -33,6 +33,20 @@ def median_time(fn, repeats, warmup=2):
     return statistics.median(ts)
 
 
+def training_rate(model, batch, repeats):
+    """Images/s of eager training steps (forward + backward + AdamW) at `batch`: median of `repeats`."""
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
+    x = torch.randn(batch, 3, 224, 224)
+
+    def train_step():
+        opt.zero_grad(set_to_none=True)
+        model(x).square().mean().backward()
+        opt.step()
+
+    return batch / median_time(train_step, repeats)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
@@ -71,18 +85,9 @@ def main():
     except Exception as e:  # report, do not hide
         out["onnxruntime_error"] = repr(e)
         print("ONNX Runtime peer failed:", repr(e))
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
-    x = torch.randn(a.train_batch, 3, 224, 224)
-
-    def train_step():
-        opt.zero_grad(set_to_none=True)
-        model(x).square().mean().backward()
-        opt.step()
-
-    t = median_time(train_step, max(3, a.repeats // 2))
-    out["training"] = {"batch": a.train_batch, "images_per_second": a.train_batch / t}
-    print(f"PyTorch eager training (fwd+bwd+AdamW), batch {a.train_batch}: {a.train_batch / t:.1f} images/s")
+    rate = training_rate(model, a.train_batch, max(3, a.repeats // 2))
+    out["training"] = {"batch": a.train_batch, "images_per_second": rate}
+    print(f"PyTorch eager training (fwd+bwd+AdamW), batch {a.train_batch}: {rate:.1f} images/s")
     os.makedirs(os.path.dirname(os.path.abspath(a.output)), exist_ok=True)
     with open(a.output, "w") as f:
         json.dump(out, f, indent=2, sort_keys=True)
