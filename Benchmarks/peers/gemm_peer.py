@@ -17,6 +17,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -61,7 +62,8 @@ def measure(a):
     torch.set_num_threads(a.threads)
     torch.set_num_interop_threads(1)
     heads = ck["heads"]
-    out = {"threads": a.threads, "torch": torch.__version__, "blas": torch.__config__.show().split("BLAS_INFO=")[1].split(",")[0],
+    blas = re.search(r"BLAS_INFO=([^,\s]+)", torch.__config__.show())
+    out = {"threads": a.threads, "torch": torch.__version__, "blas": blas.group(1) if blas else "unknown",
            "openblas_core": ck["openblas_core"], "sections": {}}
     sections = {f"forward_b{f['batch']}": (f, f["batch"]) for f in ck["forward"] if f["batch"] == 32}
     if "training" in ck:
