@@ -20,9 +20,11 @@ import os
 import re
 import statistics
 import sys
-import time
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vit_peers import median_time, training_rate  # noqa: E402
 
 
 def gemm_rate(g, batch, heads, repeats):
@@ -37,18 +39,14 @@ def gemm_rate(g, batch, heads, repeats):
         fn = lambda: torch.mm(a, b, out=c)
     else:
         fn = lambda: torch.bmm(a, b, out=c)
-    for _ in range(2):
-        fn()
-    t0 = time.perf_counter()
     fn()
-    inner = max(1, int(0.05 / max(time.perf_counter() - t0, 1e-6)))
-    samples = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+    inner = max(1, int(0.05 / median_time(fn, 1, warmup=1)))
+
+    def batch_of_calls():
         for _ in range(inner):
             fn()
-        samples.append((time.perf_counter() - t0) / inner)
-    return count * 2.0 * m * n * k / statistics.median(samples) / 1e9
+
+    return count * 2.0 * m * n * k / (median_time(batch_of_calls, repeats, warmup=1) / inner) / 1e9
 
 
 def ceiling(gemms, batch, key):
@@ -83,9 +81,7 @@ def measure(a):
               f"{s['openblas_ceiling']:.1f}, with torch's BLAS {s['torch_blas_ceiling']:.1f} images/s")
         out["sections"][name] = s
     if "training" in sections:
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import timm
-        from vit_peers import training_rate
         model = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=0)
         rate = training_rate(model, sections["training"][1], a.train_repeats)
         out["sections"]["training"]["pytorch_images_per_second"] = rate
