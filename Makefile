@@ -12,7 +12,7 @@ VENV ?= .venv
 BENCH_DIR ?= bench-results
 SAMPLES ?= .build/samples
 
-.PHONY: deps build test run samples bench bench-encoder bench-memory bench-detect bench-classifiers bench-images bench-augment bench-peers bench-versus bench-blas-versus fixtures fuzz clean
+.PHONY: deps build test run samples bench bench-encoder bench-memory bench-detect bench-classifiers bench-images bench-augment bench-peers bench-versus bench-blas-versus bench-interleaved fixtures fuzz clean
 
 # Installs the Debian packages that are missing (apt-get update first, only when something is missing).
 deps:
@@ -117,6 +117,15 @@ bench-blas-versus: deps $(VENV)/.done
 	  echo "round $$r of $(ROUNDS) done"; \
 	done
 	$(VENV)/bin/python Benchmarks/peers/gemm_peer.py --summarise $(BENCH_DIR)/blas-versus --output $(BENCH_DIR)/blas-versus.json
+
+# CoDEKit's and PyTorch eager's training steps taking turns in short bursts (CYCLES cycles of STEPS
+# steps per side) from two warm processes: one ratio per cycle, so drift of the VM cancels.
+CYCLES ?= 30
+STEPS ?= 5
+bench-interleaved: deps $(VENV)/.done
+	$(SWIFT) build $(RELEASE) --product code-bench
+	$(VENV)/bin/python Benchmarks/peers/interleaved.py --bin "$(BIN)/code-bench" --threads 2 \
+	  --cycles $(CYCLES) --steps $(STEPS) --output $(BENCH_DIR)/interleaved.json
 
 $(VENV)/.done:
 	$(PYTHON) -m venv $(VENV)

@@ -58,6 +58,8 @@ struct CodeBench: ParsableCommand {
     var embedDir: String?
     @Option(help: "Crops for --embed-dir: center or five (five windows per image, their embeddings averaged).")
     var crops: String = "center"
+    @Flag(help: "Instead of the benchmark, serve training steps to a driver (Benchmarks/peers/interleaved.py): print \"ready\" after set-up, then for each line N on standard input run N steps and print their times in seconds on one line.")
+    var serveTraining = false
 
     /// The forward's GEMMs (`ViT.embed` and the training forward run the same ones): the last
     /// block works on the CLS rows only after its qkv projection (attention for one query per
@@ -250,6 +252,24 @@ struct CodeBench: ParsableCommand {
         print(String(format: "%d training steps at micro-batch %d: median %.3f s = %.1f images/s", n, B, median(times), Double(B) / median(times)))
     }
 
+    /// Training steps on request, for a driver that alternates them with another framework's in
+    /// short bursts so both see the same machine state. Idle between requests (blocked on a read).
+    func serveTrainingSteps() {
+        let stepOnce = makeTrainingStep(ViT(configuration: .tiny, seed: 0))
+        stepOnce(); stepOnce()
+        // Unbuffered writes: the driver waits for each line on a pipe.
+        func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+        say("ready")
+        while let line = readLine() {
+            guard let n = Int(line.trimmingCharacters(in: .whitespaces)), n > 0 else {
+                FileHandle.standardError.write(Data("code-bench --serve-training: expected a positive step count, got '\(line)'\n".utf8))
+                Foundation.exit(2)
+            }
+            let times = (0..<n).map { _ in time(stepOnce) }
+            say(times.map { String(format: "%.6f", $0) }.joined(separator: " "))
+        }
+    }
+
     func runForwards(_ n: Int) {
         let model = ViT(configuration: .tiny, seed: 0), B = 32
         let input = FloatBuffer(fixtureUniform(seed: 3, count: B * model.configuration.imageFloats))
@@ -292,6 +312,7 @@ struct CodeBench: ParsableCommand {
         if let dir = embedDir { return try runEmbedFiles(dir) }
         if let n = profileSteps { return runTrainingSteps(n) }
         if let n = profileForwards { return runForwards(n) }
+        if serveTraining { return serveTrainingSteps() }
         let c = ViTConfiguration.tiny
         print("CoDEKit encoder benchmark — ViT-Tiny \(c.imageSize)x\(c.imageSize), \(threads) threads, median of \(repeats)")
         print("\(BLAS.kernelSelection); \(ProcessInfo.processInfo.activeProcessorCount) cores visible\n")
