@@ -21,6 +21,10 @@ fixed random inputs and random (timm-initialised / seeded) weights.
 Reported: the median and interquartile range of the per-cycle ratios, a 95% bootstrap interval
 for the median ratio (seeded), the number of cycles CoDEKit won and the two-sided sign-test
 p-value, and each side's median images/s over all its steps.
+
+    python Benchmarks/peers/interleaved.py --pool A.json B.json ...
+
+prints the same ratio statistics over the per-cycle ratios of several earlier runs pooled.
 """
 import argparse
 import json
@@ -44,6 +48,35 @@ def sign_test_p(wins, n):
     return min(1.0, 2 * tail)
 
 
+def ratio_summary(ratios):
+    """Median, quartiles, seeded 95% bootstrap interval of the median, wins and sign test."""
+    ratios = np.asarray(ratios)
+    rng = np.random.default_rng(0)
+    boot = np.median(rng.choice(ratios, size=(10000, len(ratios)), replace=True), axis=1)
+    wins = int((ratios > 1).sum())
+    return {
+        "median_ratio": float(np.median(ratios)),
+        "ratio_quartiles": [float(np.percentile(ratios, 25)), float(np.percentile(ratios, 75))],
+        "median_ratio_95ci_bootstrap": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
+        "codekit_wins": wins, "cycles": len(ratios), "sign_test_p": sign_test_p(wins, len(ratios)),
+    }
+
+
+def print_ratio_summary(summary, what):
+    print(f"\nCoDEKit / PyTorch eager training, {what}:")
+    print(f"  median ratio x{summary['median_ratio']:.3f} (quartiles {summary['ratio_quartiles'][0]:.3f}-{summary['ratio_quartiles'][1]:.3f}; "
+          f"95% bootstrap interval {summary['median_ratio_95ci_bootstrap'][0]:.3f}-{summary['median_ratio_95ci_bootstrap'][1]:.3f})")
+    print(f"  CoDEKit faster in {summary['codekit_wins']} of {summary['cycles']} cycles (sign test p = {summary['sign_test_p']:.2g})")
+
+
+def pool(paths):
+    ratios = []
+    for path in paths:
+        with open(path) as f:
+            ratios += [c["ratio"] for c in json.load(f)["per_cycle"]]
+    print_ratio_summary(ratio_summary(ratios), f"{len(ratios)} cycles pooled from {len(paths)} runs")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bin", default=".build/release/code-bench", help="code-bench executable (release build)")
@@ -53,7 +86,10 @@ def main():
     ap.add_argument("--steps", type=int, default=5, help="training steps per side per cycle")
     ap.add_argument("--pause", type=float, default=0.5, help="seconds of idle before each burst")
     ap.add_argument("--output", default="bench-results/interleaved.json")
+    ap.add_argument("--pool", nargs="+", metavar="JSON", help="only summarise the cycles of earlier runs' JSON files")
     a = ap.parse_args()
+    if a.pool:
+        return pool(a.pool)
     if a.cycles < 1 or a.steps < 1:
         ap.error("--cycles and --steps must be at least 1")
 
@@ -106,24 +142,12 @@ def main():
         child.stdin.close()
         child.wait(timeout=60)
 
-    ratios = np.array([c["ratio"] for c in cycles])
-    rng = np.random.default_rng(0)
-    boot = np.median(rng.choice(ratios, size=(10000, len(ratios)), replace=True), axis=1)
-    wins = int((ratios > 1).sum())
-    summary = {
-        "median_ratio": float(np.median(ratios)),
-        "ratio_quartiles": [float(np.percentile(ratios, 25)), float(np.percentile(ratios, 75))],
-        "median_ratio_95ci_bootstrap": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
-        "codekit_wins": wins, "cycles": len(ratios), "sign_test_p": sign_test_p(wins, len(ratios)),
-        "codekit_images_per_second": a.batch / statistics.median(all_code),
-        "torch_images_per_second": a.batch / statistics.median(all_torch),
-    }
+    summary = ratio_summary([c["ratio"] for c in cycles])
+    summary["codekit_images_per_second"] = a.batch / statistics.median(all_code)
+    summary["torch_images_per_second"] = a.batch / statistics.median(all_torch)
     out = {"threads": a.threads, "batch": a.batch, "steps_per_burst": a.steps, "pause": a.pause,
            "torch": torch.__version__, "timm": timm.__version__, "summary": summary, "per_cycle": cycles}
-    print(f"\nCoDEKit / PyTorch eager training, {len(ratios)} interleaved cycles of {a.steps} steps each:")
-    print(f"  median ratio x{summary['median_ratio']:.3f} (quartiles {summary['ratio_quartiles'][0]:.3f}-{summary['ratio_quartiles'][1]:.3f}; "
-          f"95% bootstrap interval {summary['median_ratio_95ci_bootstrap'][0]:.3f}-{summary['median_ratio_95ci_bootstrap'][1]:.3f})")
-    print(f"  CoDEKit faster in {wins} of {len(ratios)} cycles (sign test p = {summary['sign_test_p']:.2g})")
+    print_ratio_summary(summary, f"{len(cycles)} interleaved cycles of {a.steps} steps each")
     print(f"  medians over all steps: CoDEKit {summary['codekit_images_per_second']:.1f}, PyTorch {summary['torch_images_per_second']:.1f} images/s")
     os.makedirs(os.path.dirname(os.path.abspath(a.output)), exist_ok=True)
     tmp = a.output + ".partial"
