@@ -11,7 +11,7 @@ CoDEKit (`code-bench --serve-training`, a child process blocked on a read while 
 same number of PyTorch eager steps (timm vit_tiny_patch16_224, this process), in alternating order
 (CoDEKit first in even cycles), with a `--pause` between bursts so neither side's worker threads
 are still spinning when the other starts. Each cycle gives one ratio: CoDEKit images/s over
-PyTorch images/s, both the median of the cycle's steps. A drift slower than a cycle (about 20 s)
+PyTorch images/s, both the median of the cycle's steps. A drift slower than a cycle (about 15 s)
 cancels in the ratio.
 
 Both sides run the same work: forward + backward + AdamW at micro-batch `--batch` (32), 224x224,
