@@ -48,9 +48,10 @@ def sign_test_p(wins, n):
     return min(1.0, 2 * tail)
 
 
-def ratio_summary(ratios):
-    """Median, quartiles, seeded 95% bootstrap interval of the median, wins and sign test."""
-    ratios = np.asarray(ratios)
+def ratio_summary(cycles):
+    """Median, quartiles, seeded 95% bootstrap interval of the median, wins and sign test of the
+    per-cycle ratios, and the median ratio by which side went first."""
+    ratios = np.asarray([c["ratio"] for c in cycles])
     rng = np.random.default_rng(0)
     boot = np.median(rng.choice(ratios, size=(10000, len(ratios)), replace=True), axis=1)
     wins = int((ratios > 1).sum())
@@ -59,6 +60,8 @@ def ratio_summary(ratios):
         "ratio_quartiles": [float(np.percentile(ratios, 25)), float(np.percentile(ratios, 75))],
         "median_ratio_95ci_bootstrap": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
         "codekit_wins": wins, "cycles": len(ratios), "sign_test_p": sign_test_p(wins, len(ratios)),
+        "median_ratio_by_first": {side: float(np.median([c["ratio"] for c in cycles if c["first"] == side]))
+                                  for side in ("codekit", "torch") if any(c["first"] == side for c in cycles)},
     }
 
 
@@ -67,14 +70,17 @@ def print_ratio_summary(summary, what):
     print(f"  median ratio x{summary['median_ratio']:.3f} (quartiles {summary['ratio_quartiles'][0]:.3f}-{summary['ratio_quartiles'][1]:.3f}; "
           f"95% bootstrap interval {summary['median_ratio_95ci_bootstrap'][0]:.3f}-{summary['median_ratio_95ci_bootstrap'][1]:.3f})")
     print(f"  CoDEKit faster in {summary['codekit_wins']} of {summary['cycles']} cycles (sign test p = {summary['sign_test_p']:.2g})")
+    by_first = ", ".join(f"x{r:.3f} with {'CoDEKit' if side == 'codekit' else 'PyTorch'} first"
+                         for side, r in summary["median_ratio_by_first"].items())
+    print(f"  median ratio by order: {by_first}")
 
 
 def pool(paths):
-    ratios = []
+    cycles = []
     for path in paths:
         with open(path) as f:
-            ratios += [c["ratio"] for c in json.load(f)["per_cycle"]]
-    print_ratio_summary(ratio_summary(ratios), f"{len(ratios)} cycles pooled from {len(paths)} runs")
+            cycles += json.load(f)["per_cycle"]
+    print_ratio_summary(ratio_summary(cycles), f"{len(cycles)} cycles pooled from {len(paths)} runs")
 
 
 def main():
@@ -142,7 +148,7 @@ def main():
         child.stdin.close()
         child.wait(timeout=60)
 
-    summary = ratio_summary([c["ratio"] for c in cycles])
+    summary = ratio_summary(cycles)
     summary["codekit_images_per_second"] = a.batch / statistics.median(all_code)
     summary["torch_images_per_second"] = a.batch / statistics.median(all_torch)
     out = {"threads": a.threads, "batch": a.batch, "steps_per_burst": a.steps, "pause": a.pause,
