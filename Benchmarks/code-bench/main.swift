@@ -315,7 +315,9 @@ struct CodeBench: ParsableCommand {
         if serveTraining { return serveTrainingSteps() }
         let c = ViTConfiguration.tiny
         print("CoDEKit encoder benchmark — ViT-Tiny \(c.imageSize)x\(c.imageSize), \(threads) threads, median of \(repeats)")
-        print("\(BLAS.kernelSelection); \(ProcessInfo.processInfo.activeProcessorCount) cores visible\n")
+        print("\(BLAS.kernelSelection); \(ProcessInfo.processInfo.activeProcessorCount) cores visible")
+        if let advice = BLAS.kernelAdvice { print("note: \(advice)") }
+        print("")
         let model = ViT(configuration: c, seed: 0)
         var json: [String: Any] = [
             "threads": threads, "repeats": repeats, "openblas_core": BLAS.coreName, "heads": c.heads,
@@ -366,6 +368,7 @@ struct CodeBench: ParsableCommand {
         }
         json["forward"] = forward
         json["kernel"] = BLAS.kernelSelection
+        if let advice = BLAS.kernelAdvice { json["kernel_advice"] = advice }
         if training { json["training"] = trainingBenchmark(model) }
         let url = URL(fileURLWithPath: output)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)

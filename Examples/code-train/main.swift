@@ -103,10 +103,11 @@ struct CodeTrain: ParsableCommand {
                        "config": config, "final_view": finalView, "keep_activations": keepActivations, "epochs": epochs, "pairs_per_batch": pairsPerBatch, "micro_batch": microBatch,
                        "steps_per_epoch": perEpoch, "total_steps": totalSteps, "peak_lr": peak, "warmup_steps": schedule.warmupSteps,
                        "weight_decay": Double(weightDecay), "clip_norm": Double(clipNorm), "max_ops": maxOps, "roll": roll, "seed": Double(seed),
-                       "threads": Threading.count, "kernel": BLAS.kernelSelection, "init_from": initFrom ?? "random (seed)"])
+                       "threads": Threading.count, "kernel": BLAS.kernelSelection, "kernel_advice": BLAS.kernelAdvice ?? "", "init_from": initFrom ?? "random (seed)"])
         } else {
             log.write(["event": "resume", "step": trainer.step])
         }
+        if let advice = BLAS.kernelAdvice { FileHandle.standardError.write(Data("code-train: note: \(advice)\n".utf8)) }
         signal(SIGINT) { _ in stopRequested = 1 }
         signal(SIGTERM) { _ in stopRequested = 1 }
 

@@ -34,17 +34,14 @@ public enum BLAS {
     static func selectKernel() -> String {
         let env = ProcessInfo.processInfo.environment
         let chosen = coreName
-        if env["OPENBLAS_CORETYPE"] != nil { return "OpenBLAS \(chosen) (OPENBLAS_CORETYPE set by the user)" }
-        if env["CODEKIT_OPENBLAS_KERNEL"] == "keep" || chosen != "Prescott" { return "OpenBLAS \(chosen) (its own choice)" }
-        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let flagsLine = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else {
-            return "OpenBLAS \(chosen) (its own choice; CPU flags unavailable)"
+        let flags = cpuFlags()
+        if let forced = env["OPENBLAS_CORETYPE"] {
+            _kernelAdvice = advice(forcedCore: forced, chosen: chosen, flags: flags ?? [])
+            return "OpenBLAS \(chosen) (OPENBLAS_CORETYPE set by the user)"
         }
-        let flags = Set(flagsLine.split(separator: " ").map(String.init))
-        let target: String
-        if ["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"].allSatisfy(flags.contains) { target = "SkylakeX" }
-        else if ["avx2", "fma"].allSatisfy(flags.contains) { target = "Haswell" }
-        else { return "OpenBLAS \(chosen) (its own choice)" }
+        if env["CODEKIT_OPENBLAS_KERNEL"] == "keep" || chosen != "Prescott" { return "OpenBLAS \(chosen) (its own choice)" }
+        guard let flags else { return "OpenBLAS \(chosen) (its own choice; CPU flags unavailable)" }
+        guard let target = widestCore(flags: flags) else { return "OpenBLAS \(chosen) (its own choice)" }
         guard let h = dlopen(nil, RTLD_NOW), let qs = dlsym(h, "gotoblas_dynamic_quit"), let isym = dlsym(h, "gotoblas_dynamic_init") else {
             return "OpenBLAS \(chosen) (not a dynamic-arch build; kernel left as is)"
         }
@@ -54,6 +51,46 @@ public enum BLAS {
         unsafeBitCast(isym, to: Fn.self)()
         unsetenv("OPENBLAS_CORETYPE")
         return "OpenBLAS \(coreName) (CoDEKit replaced the generic \(chosen) fallback; CODEKIT_OPENBLAS_KERNEL=keep disables this)"
+    }
+
+    /// Set when `OPENBLAS_CORETYPE` names a core narrower than the CPU: advice for logs and tools.
+    ///
+    /// CoDEKit never overrides a core type the user set. It only notes, here, when the named
+    /// core's kernels use AVX2 at most while the CPU has AVX-512: on this project's AMD EPYC
+    /// machines (family 26), whose environment sets `OPENBLAS_CORETYPE=Haswell`, the SkylakeX
+    /// kernels ran ViT-Tiny's projection and MLP GEMMs 1.7-1.9x and its batch-32 forward 1.6x
+    /// faster (docs/performance.md, "Kernel on AMD EPYC").
+    public static var kernelAdvice: String? {
+        _ = setup
+        return _kernelAdvice
+    }
+    nonisolated(unsafe) private static var _kernelAdvice: String?
+
+    /// OpenBLAS core names whose kernels use AVX-512.
+    static let avx512Cores: Set<String> = ["SkylakeX", "Cooperlake", "SapphireRapids"]
+
+    /// The widest OpenBLAS core these CPU flags can run: SkylakeX (AVX-512 F/BW/VL/DQ/CD),
+    /// Haswell (AVX2 + FMA) or nil.
+    static func widestCore(flags: Set<String>) -> String? {
+        if ["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"].allSatisfy(flags.contains) { return "SkylakeX" }
+        if ["avx2", "fma"].allSatisfy(flags.contains) { return "Haswell" }
+        return nil
+    }
+
+    /// The advice ``kernelAdvice`` gives when the user forced `forcedCore` and OpenBLAS runs
+    /// `chosen`, on a CPU with these flags; nil when there is nothing to say.
+    static func advice(forcedCore: String, chosen: String, flags: Set<String>) -> String? {
+        guard widestCore(flags: flags) == "SkylakeX", !avx512Cores.contains(chosen) else { return nil }
+        return "OPENBLAS_CORETYPE=\(forcedCore) runs OpenBLAS's \(chosen) kernels, which use AVX2 at most, "
+            + "but this CPU has AVX-512: OPENBLAS_CORETYPE=SkylakeX (or leaving it unset) is usually faster "
+            + "(a 1.6x faster ViT-Tiny forward on an AMD EPYC, see docs/performance.md)"
+    }
+
+    /// The `flags` line of /proc/cpuinfo, or nil where there is none.
+    static func cpuFlags() -> Set<String>? {
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let flagsLine = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
+        return Set(flagsLine.split(separator: " ").map(String.init))
     }
 
     /// `C = alpha * op(A) * op(B) + beta * C`, single precision, row-major, on the calling thread.
