@@ -59,7 +59,7 @@ func fillFixtureWeights(_ model: ViT, base: UInt64) {
         // Batch independence: the second image alone gives the same embedding. A batching bug
         // (rows mixed across images) shows as an O(1) difference; what remains is float32 rounding
         // of GEMMs whose row counts differ, which OpenBLAS may run with different kernels (measured
-        // 1.02e-6 on an AMD EPYC, family 26, with the SkylakeX kernels), so the bound is 1e-5.
+        // 1.02e-6 on an AMD EPYC, family 26, with the Haswell kernels), so the bound is 1e-5.
         let alone = model.embed(Array(x[n...]), batch: 1)
         let db = TensorDiff(alone, Array(e[192...]))
         #expect(db.relative < 1e-5, "batch of 1 vs 2: \(db)")
