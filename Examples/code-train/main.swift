@@ -190,7 +190,8 @@ func progressDone() { if isTTY { FileHandle.standardError.write(Data("\n".utf8))
 final class JSONLLog {
     let handle: FileHandle
     init(url: URL) throws {
-        if !FileManager.default.fileExists(atPath: url.path) { FileManager.default.createFile(atPath: url.path, contents: nil) }
+        // A failed create surfaces as the FileHandle error below, which names the path.
+        if !FileManager.default.fileExists(atPath: url.path) { _ = FileManager.default.createFile(atPath: url.path, contents: nil) }
         handle = try FileHandle(forWritingTo: url)
         try handle.seekToEnd()
     }
