@@ -52,7 +52,11 @@ public struct CoDEViewEmbeddings<T: ContrastiveScalar>: Sendable, Equatable {
 
 /// The loss of one CoDE step, its parts, and dTotal/dEmbedding for every view.
 public struct CoDELossResult<T: ContrastiveScalar>: Sendable {
-    /// L_real + L_fake.
+    /// The objective that produced this result; parts it does not have are 0
+    /// (``TrainingObjective/parts``).
+    public let objective: TrainingObjective
+    /// The objective's total: L_real + L_fake for ``TrainingObjective/code`` (see
+    /// ``TrainingObjective`` for the others).
     public let total: Double
     /// InfoNCE(real, aug(real), aug(fake)).
     public let lRealGlobal: Double
@@ -62,20 +66,30 @@ public struct CoDELossResult<T: ContrastiveScalar>: Sendable {
     public let lFakeGlobal: Double
     /// InfoNCE(local(fake), global(fake), global(real)).
     public let lFakeLocal: Double
-    /// ½ (lRealGlobal + lRealLocal).
-    public var lReal: Double { (lRealGlobal + lRealLocal) / 2 }
-    /// ½ (lFakeGlobal + lFakeLocal).
-    public var lFake: Double { (lFakeGlobal + lFakeLocal) / 2 }
+    /// L_real: ½ (lRealGlobal + lRealLocal) for `code`, lRealGlobal for the global-only objectives.
+    public var lReal: Double { objective == .code ? (lRealGlobal + lRealLocal) / 2 : lRealGlobal }
+    /// L_fake: ½ (lFakeGlobal + lFakeLocal) for `code`, lFakeGlobal for the global-only objectives.
+    public var lFake: Double { objective == .code ? (lFakeGlobal + lFakeLocal) / 2 : lFakeGlobal }
     /// ∂total/∂(raw embedding) for each view, `[B, d]`, with respect to the un-rolled inputs.
     public let gradients: CoDEViewEmbeddings<T>
 
+    /// The `code` objective's result: total = ½ (lRealGlobal + lRealLocal) + ½ (lFakeGlobal + lFakeLocal).
     @inlinable
     public init(lRealGlobal: Double, lRealLocal: Double, lFakeGlobal: Double, lFakeLocal: Double, gradients: CoDEViewEmbeddings<T>) {
+        self.init(objective: .code, total: (lRealGlobal + lRealLocal) / 2 + (lFakeGlobal + lFakeLocal) / 2,
+                  lRealGlobal: lRealGlobal, lRealLocal: lRealLocal, lFakeGlobal: lFakeGlobal, lFakeLocal: lFakeLocal, gradients: gradients)
+    }
+
+    /// Any objective's result with its total as computed by that objective.
+    @inlinable
+    public init(objective: TrainingObjective, total: Double, lRealGlobal: Double = 0, lRealLocal: Double = 0,
+                lFakeGlobal: Double = 0, lFakeLocal: Double = 0, gradients: CoDEViewEmbeddings<T>) {
+        self.objective = objective
+        self.total = total
         self.lRealGlobal = lRealGlobal
         self.lRealLocal = lRealLocal
         self.lFakeGlobal = lFakeGlobal
         self.lFakeLocal = lFakeLocal
-        total = (lRealGlobal + lRealLocal) / 2 + (lFakeGlobal + lFakeLocal) / 2
         self.gradients = gradients
     }
 }
@@ -94,10 +108,21 @@ public struct CoDELossResult<T: ContrastiveScalar>: Sendable {
 /// The result holds dTotal/dEmbedding for all eight `[B, d]` inputs, so a trainer can embed the
 /// logical batch once, call this, then back-propagate the returned rows micro-batch by
 /// micro-batch (the negatives couple the whole batch; see SPEC section 3, "gradient cache").
+///
+/// With `variant` ``TrainingObjective/global`` only the two global terms are kept, each with
+/// weight 1 (total = InfoNCE(real, aug(real)ρ, aug(fake)σ) + InfoNCE(fake, aug(fake)σ, aug(real)ρ));
+/// with ``TrainingObjective/globalReal`` only the first (real anchors, fake negatives). Views an
+/// objective does not use (``TrainingObjective/views``) are not read and get zero gradients.
 public struct CoDEObjective: Sendable, Equatable {
     public let infoNCE: InfoNCE
+    /// `code` (default), `global` or `globalReal`; never `bce` (see ``BinaryCrossEntropyHead``).
+    public let variant: TrainingObjective
 
-    public init(temperature: Double = 0.1) { infoNCE = InfoNCE(temperature: temperature) }
+    public init(temperature: Double = 0.1, variant: TrainingObjective = .code) {
+        precondition(variant.isContrastive, "CoDEObjective: \(variant.rawValue) is not a contrastive objective")
+        infoNCE = InfoNCE(temperature: temperature)
+        self.variant = variant
+    }
 
     /// Evaluates the objective and its gradients. Throws ``ContrastiveError`` for a non-finite
     /// embedding (naming the view) or a roll index that is not a permutation of `0..<B`.
@@ -107,7 +132,7 @@ public struct CoDEObjective: Sendable, Equatable {
         guard x.batch >= 1, x.dim >= 1 else {
             throw ContrastiveError.badShape(item: "CoDE views", reason: "batch \(x.batch) and dim \(x.dim) must be positive")
         }
-        for v in CoDEView.allCases { try x[v].checkFinite(name: v.name) }
+        for v in variant.views { try x[v].checkFinite(name: v.name) }
         try Self.validateRoll(rollReal, batch: x.batch, name: "rollReal")
         try Self.validateRoll(rollFake, batch: x.batch, name: "rollFake")
 
@@ -115,8 +140,11 @@ public struct CoDEObjective: Sendable, Equatable {
         let identity = Array(0..<b)
         let rolls = [rollReal ?? identity, rollFake ?? identity]
         // z[0..<8]: the normalised views; z[8], z[9]: aug(real) and aug(fake) after their roll.
+        // Views the objective does not use stay zero (they are never read).
+        let used = Set(variant.views)
         var z: [Embeddings<T>] = [], norms: [[Double]] = []
         for v in CoDEView.allCases {
+            guard used.contains(v) else { z.append(Embeddings(zerosRows: b, dim: x.dim)); norms.append([]); continue }
             let (y, n) = L2Normalization.forward(x[v])
             z.append(y)
             norms.append(n)
@@ -124,16 +152,24 @@ public struct CoDEObjective: Sendable, Equatable {
         z.append(z[CoDEView.augmentedReal.rawValue].gathered(rolls[0]))
         z.append(z[CoDEView.augmentedFake.rawValue].gathered(rolls[1]))
         // (query, positive, negatives) as indices into z, in the order of the result's parts.
+        // The four terms in the order of the result's parts; `code` weights each ½, the global-only
+        // objectives keep the global terms with weight 1 and drop the rest (weight 0: not evaluated).
         let terms = [(CoDEView.real.rawValue, 8, 9), (CoDEView.localReal.rawValue, CoDEView.globalReal.rawValue, CoDEView.globalFake.rawValue),
                      (CoDEView.fake.rawValue, 9, 8), (CoDEView.localFake.rawValue, CoDEView.globalFake.rawValue, CoDEView.globalReal.rawValue)]
+        let weights: [Double] = switch variant {
+        case .code: [0.5, 0.5, 0.5, 0.5]
+        case .global: [1, 0, 1, 0]
+        case .globalReal: [1, 0, 0, 0]
+        case .bce: [0, 0, 0, 0]
+        }
         var dz = [Embeddings<T>](repeating: Embeddings(zerosRows: b, dim: x.dim), count: z.count)
         var losses: [Double] = []
-        for (q, p, n) in terms {
+        for ((q, p, n), weight) in zip(terms, weights) {
+            guard weight != 0 else { losses.append(0); continue }
             let (loss, cache) = infoNCE.forward(query: z[q], positive: z[p], negatives: z[n])
             losses.append(loss)
             var dq = dz[q], dp = dz[p], dn = dz[n]
-            // Each InfoNCE enters the total with weight ½.
-            infoNCE.backward(cache, query: z[q], positive: z[p], negatives: z[n], scale: 0.5, dQuery: &dq, dPositive: &dp, dNegatives: &dn)
+            infoNCE.backward(cache, query: z[q], positive: z[p], negatives: z[n], scale: weight, dQuery: &dq, dPositive: &dp, dNegatives: &dn)
             (dz[q], dz[p], dz[n]) = (dq, dp, dn)
         }
         // The rolled rows' gradients go back to the rows they were taken from.
@@ -141,11 +177,16 @@ public struct CoDEObjective: Sendable, Equatable {
         dz[CoDEView.augmentedFake.rawValue].scatterAdd(dz[9], rolls[1])
 
         var dx = CoDEViewEmbeddings<T>(zerosRows: b, dim: x.dim)
-        for v in CoDEView.allCases {
+        for v in CoDEView.allCases where used.contains(v) {
             L2Normalization.backward(dy: dz[v.rawValue], y: z[v.rawValue], norms: norms[v.rawValue], dx: &dx[v])
         }
-        return CoDELossResult(lRealGlobal: losses[0], lRealLocal: losses[1], lFakeGlobal: losses[2],
-                              lFakeLocal: losses[3], gradients: dx)
+        if variant == .code {
+            return CoDELossResult(lRealGlobal: losses[0], lRealLocal: losses[1], lFakeGlobal: losses[2],
+                                  lFakeLocal: losses[3], gradients: dx)
+        }
+        let total = zip(losses, weights).reduce(0) { $0 + $1.0 * $1.1 }
+        return CoDELossResult(objective: variant, total: total, lRealGlobal: losses[0], lRealLocal: losses[1],
+                              lFakeGlobal: losses[2], lFakeLocal: losses[3], gradients: dx)
     }
 
     @inlinable

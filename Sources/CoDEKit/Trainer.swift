@@ -21,10 +21,15 @@ public struct TrainerConfiguration: Sendable, Equatable {
     /// memory (about 8.9 GB at 32 pairs of 224x224 images). Larger batches fall back to the
     /// gradient cache. The gradient is the same either way.
     public var keepActivations: Bool
+    /// What is trained: the CoDE objective (default) or one of the paper's comparisons. Only the
+    /// objective's ``TrainingObjective/views`` are embedded and back-propagated; `bce` adds a
+    /// linear head (``Trainer/head``) trained with the encoder.
+    public var objective: TrainingObjective
 
     public init(microBatch: Int = 32, schedule: CosineSchedule, adamW: AdamWConfiguration = AdamWConfiguration(),
                 clipNorm: Float? = nil, temperature: Double = 0.1, rollAugmentedViews: Bool = false,
-                keepActivations: Bool = false) {
+                keepActivations: Bool = false, objective: TrainingObjective = .code) {
+        self.objective = objective
         self.microBatch = microBatch
         self.schedule = schedule
         self.adamW = adamW
@@ -39,15 +44,17 @@ public struct TrainerConfiguration: Sendable, Equatable {
 public struct StepReport: Sendable {
     /// Optimizer step number after this step (1 for the first).
     public let step: Int
+    public let objective: TrainingObjective
     public let loss: Double
+    /// The InfoNCE parts (0 where ``objective`` has no such term, and for `bce`).
     public let lRealGlobal, lRealLocal, lFakeGlobal, lFakeLocal: Double
-    public var lReal: Double { (lRealGlobal + lRealLocal) / 2 }
-    public var lFake: Double { (lFakeGlobal + lFakeLocal) / 2 }
+    public var lReal: Double { objective == .code ? (lRealGlobal + lRealLocal) / 2 : lRealGlobal }
+    public var lFake: Double { objective == .code ? (lFakeGlobal + lFakeLocal) / 2 : lFakeGlobal }
     public let learningRate: Float
     /// Global gradient norm before clipping.
     public let gradientNorm: Double
     public let seconds: Double
-    /// Images through the encoder per second (8 views per pair).
+    /// Images through the encoder per second (``TrainingObjective/views`` per pair).
     public let imagesPerSecond: Double
 }
 
@@ -92,7 +99,19 @@ public final class Trainer {
     /// One cache per view group for `B` images, allocated on the first step that uses
     /// ``TrainerConfiguration/keepActivations`` (and again if a later step has more pairs).
     var groupCaches: [TrainingCache] = []
-    let objective: CoDEObjective
+    let objective: CoDEObjective?
+    /// The `bce` objective's linear head, `[D + 1]`: weight `[D]` then bias (layout ``Trainer/headLayout``);
+    /// nil for the contrastive objectives.
+    public let head: FloatBuffer?
+    /// Gradients of ``head`` (nil without a head).
+    public let headGradients: FloatBuffer?
+    /// AdamW over the head (same configuration and learning rate as the encoder's).
+    public let headOptimizer: AdamW?
+
+    /// The head's tensors: `head.weight` `[1, D]` (weight decay) and `head.bias` `[1]` (none).
+    public static func headLayout(width: Int) -> ParameterLayout {
+        ParameterLayout([(name: "head.weight", shape: [1, width], decay: true), (name: "head.bias", shape: [1], decay: false)])
+    }
 
     /// Fills `into` with the images `range` of `view` (planar `[range.count, C, S, S]`, normalised).
     /// Must give the same images when called twice with the same arguments within one step.
@@ -105,7 +124,24 @@ public final class Trainer {
         optimizer = AdamW(layout: model.layout, configuration: configuration.adamW)
         rng = Xoshiro256(seed: seed)
         gradients = model.layout.makeBuffer()
-        objective = CoDEObjective(temperature: configuration.temperature)
+        let o = configuration.objective
+        objective = o.isContrastive ? CoDEObjective(temperature: configuration.temperature, variant: o) : nil
+        if o == .bce {
+            let layout = Self.headLayout(width: model.configuration.width)
+            let h = layout.makeBuffer()
+            // nn.Linear's default initialisation: U(−1/√D, 1/√D) for weight and bias, from a
+            // generator of its own so the roll generator's stream is unchanged.
+            var headRNG = Xoshiro256(seed: seed ^ 0x8EAD_5EED)
+            let bound = 1 / Float(model.configuration.width).squareRoot()
+            for i in 0..<h.count { h[i] = Float.random(in: -bound..<bound, using: &headRNG) }
+            head = h
+            headGradients = layout.makeBuffer()
+            headOptimizer = AdamW(layout: layout, configuration: configuration.adamW)
+        } else {
+            head = nil
+            headGradients = nil
+            headOptimizer = nil
+        }
     }
 
     /// Optimizer steps taken so far.
@@ -119,32 +155,38 @@ public final class Trainer {
         let n = c.imageFloats, D = c.width, mb = configuration.microBatch
         let input = FloatBuffer(count: mb * n)
         let single = configuration.keepActivations && B <= mb
-        if single && (groupCaches.first?.capacity ?? 0) < B {
+        let used = configuration.objective.views
+        // One cache per view group the objective uses, indexed by position in `used`.
+        if single && (groupCaches.count != used.count || (groupCaches.first?.capacity ?? 0) < B) {
             groupCaches = []  // release the smaller caches first
-            groupCaches = CoDEView.allCases.map { _ in TrainingCache(configuration: c, capacity: B) }
+            groupCaches = used.map { _ in TrainingCache(configuration: c, capacity: B) }
         }
         // 1. Embeddings of the whole logical batch: the inference path, or (one micro-batch,
         //    activations kept) the training forward whose caches step 3 then uses directly.
-        var groups: [Embeddings<Float>] = []
-        for v in CoDEView.allCases {
+        var groups = [Embeddings<Float>](repeating: Embeddings(zerosRows: B, dim: D), count: CoDEView.allCases.count)
+        for (u, v) in used.enumerated() {
             var e = Embeddings<Float>(zerosRows: B, dim: D)
             try e.values.withUnsafeMutableBufferPointer { out in
                 for start in stride(from: 0, to: B, by: mb) {
                     let r = start..<min(B, start + mb)
                     try views(v, r, input.pointer)
                     if single {
-                        model.forward(input.pointer, batch: r.count, cache: groupCaches[v.rawValue], into: out.baseAddress! + start * D)
+                        model.forward(input.pointer, batch: r.count, cache: groupCaches[u], into: out.baseAddress! + start * D)
                     } else {
                         model.embed(input.pointer, batch: r.count, into: out.baseAddress! + start * D)
                     }
                 }
             }
-            groups.append(e)
+            groups[v.rawValue] = e
         }
         // 2. Objective and dLoss/dEmbedding.
         let result: CoDELossResult<Float>
         do {
-            result = try objective(try CoDEViewEmbeddings(groups), rollReal: rollReal, rollFake: rollFake)
+            if let objective {
+                result = try objective(try CoDEViewEmbeddings(groups), rollReal: rollReal, rollFake: rollFake)
+            } else {
+                result = try headLoss(groups, batch: B)
+            }
         } catch let e as ContrastiveError {
             if case .nonFinite = e { throw TrainerError.nonFinite("\(e)") }
             throw TrainerError.badBatch("\(e)")
@@ -153,15 +195,15 @@ public final class Trainer {
         // 3. Forward with caches and backward, micro-batch by micro-batch.
         gradients.zero()
         if single {
-            for v in CoDEView.allCases {
+            for (u, v) in used.enumerated() {
                 result.gradients[v].values.withUnsafeBufferPointer { dE in
-                    model.backward(dE.baseAddress!, cache: groupCaches[v.rawValue], gradients: gradients)
+                    model.backward(dE.baseAddress!, cache: groupCaches[u], gradients: gradients)
                 }
             }
             return result
         }
         let out = FloatBuffer(count: mb * D)
-        for v in CoDEView.allCases {
+        for v in used {
             try result.gradients[v].values.withUnsafeBufferPointer { dE in
                 for start in stride(from: 0, to: B, by: mb) {
                     let r = start..<min(B, start + mb)
@@ -174,6 +216,23 @@ public final class Trainer {
         return result
     }
 
+    /// The `bce` objective: the head on aug(real) (target 0) and aug(fake) (target 1); fills
+    /// ``headGradients`` and returns dLoss/dEmbedding for the two groups.
+    func headLoss(_ groups: [Embeddings<Float>], batch B: Int) throws -> CoDELossResult<Float> {
+        guard let head, let headGradients else { preconditionFailure("Trainer: bce objective without a head") }
+        let D = model.configuration.width
+        let rows = groups[CoDEView.augmentedReal.rawValue].values + groups[CoDEView.augmentedFake.rawValue].values
+        let targets = [Float](repeating: 0, count: B) + [Float](repeating: 1, count: B)
+        let r = try BinaryCrossEntropyHead.lossAndGradients(embeddings: rows, rows: 2 * B, targets: targets,
+                                                            weight: head.array(0..<D), bias: head[D])
+        for c in 0..<D { headGradients[c] = r.dWeight[c] }
+        headGradients[D] = r.dBias
+        var g = CoDEViewEmbeddings<Float>(zerosRows: B, dim: D)
+        g[.augmentedReal] = try Embeddings(rows: B, dim: D, values: Array(r.dEmbeddings[0..<(B * D)]))
+        g[.augmentedFake] = try Embeddings(rows: B, dim: D, values: Array(r.dEmbeddings[(B * D)...]))
+        return CoDELossResult(objective: .bce, total: r.loss, gradients: g)
+    }
+
     /// One optimizer step on a logical batch of `batch` pairs whose views come from `views`.
     public func step(batch B: Int, views: ViewSource) throws -> StepReport {
         let t0 = DispatchTime.now().uptimeNanoseconds
@@ -184,15 +243,34 @@ public final class Trainer {
             rollFake = try derangement(B, using: &rng)
         }
         let r = try computeGradients(batch: B, views: views, rollReal: rollReal, rollFake: rollFake)
-        let norm = globalNorm(gradients)
-        guard norm.isFinite else { throw TrainerError.nonFinite("gradient norm is \(norm) at step \(step + 1)") }
-        if let maxNorm = configuration.clipNorm { _ = clipGlobalNorm(gradients, maxNorm: maxNorm) }
         let lr = configuration.schedule.learningRate(at: step)
-        optimizer.step(parameters: model.parameters, gradients: gradients, learningRate: lr)
+        let norm: Double
+        if let head, let headGradients, let headOptimizer {
+            // One global norm over encoder and head, as clip_grad_norm_ over all parameters.
+            let a = globalNorm(gradients), h = globalNorm(headGradients)
+            norm = (a * a + h * h).squareRoot()
+            guard norm.isFinite else { throw TrainerError.nonFinite("gradient norm is \(norm) at step \(step + 1)") }
+            if let maxNorm = configuration.clipNorm {
+                let coef = Double(maxNorm) / (norm + 1e-6)
+                if coef < 1 {
+                    for buffer in [gradients, headGradients] {
+                        let g = buffer.pointer, c = Float(coef)
+                        for i in 0..<buffer.count { g[i] *= c }
+                    }
+                }
+            }
+            optimizer.step(parameters: model.parameters, gradients: gradients, learningRate: lr)
+            headOptimizer.step(parameters: head, gradients: headGradients, learningRate: lr)
+        } else {
+            norm = globalNorm(gradients)
+            guard norm.isFinite else { throw TrainerError.nonFinite("gradient norm is \(norm) at step \(step + 1)") }
+            if let maxNorm = configuration.clipNorm { _ = clipGlobalNorm(gradients, maxNorm: maxNorm) }
+            optimizer.step(parameters: model.parameters, gradients: gradients, learningRate: lr)
+        }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
-        return StepReport(step: step, loss: r.total, lRealGlobal: r.lRealGlobal, lRealLocal: r.lRealLocal,
+        return StepReport(step: step, objective: configuration.objective, loss: r.total, lRealGlobal: r.lRealGlobal, lRealLocal: r.lRealLocal,
                           lFakeGlobal: r.lFakeGlobal, lFakeLocal: r.lFakeLocal, learningRate: lr, gradientNorm: norm,
-                          seconds: seconds, imagesPerSecond: Double(8 * B) / seconds)
+                          seconds: seconds, imagesPerSecond: Double(configuration.objective.views.count * B) / seconds)
     }
 
     /// One optimizer step on materialised views (eight `[B, C, S, S]` buffers in ``CoDEView`` order).
@@ -225,6 +303,16 @@ public final class Trainer {
             "codekit.rng": rng.s.map(String.init).joined(separator: ","),
         ]) { a, _ in a })
         optimizer.save(into: &w)
+        if let head, let headOptimizer {
+            // Only non-default objectives record themselves, so `code` checkpoints stay as they were.
+            w.metadata["codekit.objective"] = configuration.objective.rawValue
+            let D = model.configuration.width
+            w.add("head.weight", shape: [1, D], floats: UnsafeBufferPointer(start: head.pointer, count: D))
+            w.add("head.bias", shape: [1], floats: UnsafeBufferPointer(start: head.pointer + D, count: 1))
+            headOptimizer.save(into: &w, prefix: "head_adamw.")
+        } else if configuration.objective != .code {
+            w.metadata["codekit.objective"] = configuration.objective.rawValue
+        }
         try w.write(to: tmp.appendingPathComponent(Self.stateFile))
         if fm.fileExists(atPath: folder.path) {
             let old = parent.appendingPathComponent(".\(folder.lastPathComponent).old-\(getpid())")
@@ -256,6 +344,23 @@ public final class Trainer {
         }
         guard state.metadata["codekit.step"] != nil, state.metadata["codekit.step"] == loaded.savedStep else {
             throw TrainerError.badCheckpoint(path: folder.path, reason: "model and optimizer state are from different steps")
+        }
+        let savedObjective = state.metadata["codekit.objective"] ?? TrainingObjective.code.rawValue
+        guard savedObjective == configuration.objective.rawValue else {
+            throw TrainerError.badCheckpoint(path: stateURL.path, reason: "it was trained with --objective \(savedObjective), not \(configuration.objective.rawValue)")
+        }
+        if let head, let headOptimizer {
+            let D = model.configuration.width
+            let newHead = Self.headLayout(width: D).makeBuffer()
+            do {
+                try state.copy(state.require("head.weight", shape: [1, D]), into: newHead.pointer)
+                try state.copy(state.require("head.bias", shape: [1]), into: newHead.pointer + D)
+                try headOptimizer.restore(from: state, prefix: "head_adamw.")
+            } catch { throw TrainerError.badCheckpoint(path: stateURL.path, reason: "\(error)") }
+            guard newHead.array().allSatisfy(\.isFinite) else {
+                throw TrainerError.badCheckpoint(path: stateURL.path, reason: "the head's weights are not finite")
+            }
+            head.copy(from: newHead)
         }
         try optimizer.restore(from: state)
         model.parameters.copy(from: loaded.parameters)

@@ -14,11 +14,15 @@ public final class TrainingData: @unchecked Sendable {
     public let pairsPerBatch: Int
     public let seed: UInt64
     public let workers: Int
+    /// The view groups produced (in ``CoDEView`` order); the others stay zero. A training
+    /// objective that reads fewer views (``TrainingObjective/views``) sets this to save the work.
+    public let groups: [CoDEView]
     let reader: SampleReader
     let logger: Logger?
 
     public init(dataset: ImageDataset, views: ViewSampler, pairsPerBatch: Int, seed: UInt64,
-                workers: Int = Threading.count, reader: SampleReader = SampleReader(), logger: Logger? = nil) throws {
+                workers: Int = Threading.count, reader: SampleReader = SampleReader(), logger: Logger? = nil,
+                groups: [CoDEView] = CoDEView.allCases) throws {
         guard pairsPerBatch >= 1 else { throw TrainerError.badBatch("pairs per batch must be at least 1") }
         self.dataset = dataset
         pairs = PairSampler(dataset: dataset, seed: seed)
@@ -29,6 +33,7 @@ public final class TrainingData: @unchecked Sendable {
         self.pairsPerBatch = pairsPerBatch
         self.seed = seed
         self.workers = workers
+        self.groups = groups
         self.reader = reader
         self.logger = logger
     }
@@ -46,12 +51,13 @@ public final class TrainingData: @unchecked Sendable {
         let stride = 3 * views.size * views.size
         let viewSampler = views
         let epochSeed = Xoshiro256(seed: seed ^ 0xC0DE_7EA1).fork(UInt64(epoch))
+        let produced = groups.compactMap { CoDEViewBatch.Group(rawValue: $0.rawValue) }
         let loader = ImageLoader<[Float]>(dataset: dataset, jobs: jobs, reader: reader, workers: workers, prefetch: 2 * pairsPerBatch,
                                           seed: seed, logger: logger) { images, job, _ in
             // View t of the pair at absolute position p of the epoch draws from fork(8 p + t).
             var out = [Float](repeating: 0, count: 8 * stride)
             try out.withUnsafeMutableBufferPointer { buf in
-                for g in CoDEViewBatch.Group.allCases {
+                for g in produced {
                     var rng = epochSeed.fork(UInt64(8 * (offset + job) + g.rawValue))
                     let source = (g == .real || g == .augReal || g == .globalReal || g == .localReal) ? images[0] : images[1]
                     let view = try viewSampler.view(source, group: g, using: &rng)
