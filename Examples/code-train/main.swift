@@ -45,10 +45,15 @@ struct CodeTrain: ParsableCommand {
     var finalView = "resize-crop"
     @Flag(help: "When --pairs-per-batch <= --micro-batch, keep all eight view groups' activations and skip the gradient cache's second forward (about 25% less compute; memory: 8 caches of --pairs-per-batch images, about 8.9 GB at 32 pairs of 224x224).")
     var keepActivations = false
+    @Option(help: ArgumentHelp("What to train: code (the CoDE objective), global (the two global InfoNCE terms only), global-real (real anchors only), bce (supervised baseline: a linear head with binary cross-entropy on single augmented views). See docs/training-objective.md.", valueName: "code|global|global-real|bce"))
+    var objective = "code"
 
     func validate() throws {
         if !["tiny", "tiny32"].contains(config) { throw ValidationError("--config must be tiny or tiny32") }
         if !["resize-crop", "center-crop"].contains(finalView) { throw ValidationError("--final-view must be resize-crop or center-crop") }
+        if TrainingObjective(rawValue: objective) == nil {
+            throw ValidationError("--objective must be one of \(TrainingObjective.allCases.map(\.rawValue).joined(separator: ", ")), not '\(objective)'")
+        }
         if epochs < 1 || pairsPerBatch < 2 || microBatch < 1 || checkpointEvery < 1 {
             throw ValidationError("--epochs, --micro-batch and --checkpoint-every must be at least 1, --pairs-per-batch at least 2")
         }
@@ -73,8 +78,11 @@ struct CodeTrain: ParsableCommand {
         let augmentation = try HeavyAugmentation(maxOps: maxOps, jpegCodec: TurboJPEGCodec())
         let views = try ViewSampler(size: vit.imageSize, augmentation: augmentation,
                                     final: finalView == "center-crop" ? .centerCrop : .resizeCenterCrop(cropPct: 0.9))
+        let trainingObjective = TrainingObjective(rawValue: objective)!
         let trainingData: TrainingData
-        do { trainingData = try TrainingData(dataset: dataset, views: views, pairsPerBatch: pairsPerBatch, seed: seed) } catch { throw fail("\(error)") }
+        do {
+            trainingData = try TrainingData(dataset: dataset, views: views, pairsPerBatch: pairsPerBatch, seed: seed, groups: trainingObjective.views)
+        } catch { throw fail("\(error)") }
         let perEpoch = trainingData.batchesPerEpoch
         let totalSteps = epochs * perEpoch
         let peak = lr ?? CosineSchedule.linearlyScaled(2e-3, batchSize: pairsPerBatch)
@@ -82,7 +90,7 @@ struct CodeTrain: ParsableCommand {
         let trainerConfig = TrainerConfiguration(microBatch: microBatch, schedule: schedule,
                                                  adamW: AdamWConfiguration(weightDecay: weightDecay),
                                                  clipNorm: clipNorm > 0 ? clipNorm : nil, rollAugmentedViews: roll,
-                                                 keepActivations: keepActivations)
+                                                 keepActivations: keepActivations, objective: trainingObjective)
         let trainer = Trainer(model: ViT(configuration: vit, seed: seed), configuration: trainerConfig, seed: seed)
         if let initFrom, !resume {
             do {
@@ -103,7 +111,9 @@ struct CodeTrain: ParsableCommand {
                        "config": config, "final_view": finalView, "keep_activations": keepActivations, "epochs": epochs, "pairs_per_batch": pairsPerBatch, "micro_batch": microBatch,
                        "steps_per_epoch": perEpoch, "total_steps": totalSteps, "peak_lr": peak, "warmup_steps": schedule.warmupSteps,
                        "weight_decay": Double(weightDecay), "clip_norm": Double(clipNorm), "max_ops": maxOps, "roll": roll, "seed": Double(seed),
-                       "threads": Threading.count, "kernel": BLAS.kernelSelection, "kernel_advice": BLAS.kernelAdvice ?? "", "init_from": initFrom ?? "random (seed)"])
+                       "threads": Threading.count, "kernel": BLAS.kernelSelection, "kernel_advice": BLAS.kernelAdvice ?? "", "init_from": initFrom ?? "random (seed)"]
+                      // The default objective's log keeps its old fields only.
+                      .merging(trainingObjective == .code ? [:] : ["objective": objective]) { a, _ in a })
         } else {
             log.write(["event": "resume", "step": trainer.step])
         }
@@ -135,13 +145,19 @@ struct CodeTrain: ParsableCommand {
                 let elapsed = Date().timeIntervalSince(start)
                 let rate = Double(trainer.step - startStep) / elapsed
                 let eta = Double(totalSteps - trainer.step) / max(rate, 1e-9)
-                log.write(["event": "step", "step": report.step, "epoch": epoch, "loss": report.loss, "l_real": report.lReal,
-                           "l_fake": report.lFake, "l_real_global": report.lRealGlobal, "l_real_local": report.lRealLocal,
-                           "l_fake_global": report.lFakeGlobal, "l_fake_local": report.lFakeLocal, "lr": Double(report.learningRate),
-                           "grad_norm": report.gradientNorm, "seconds": report.seconds, "images_per_second": report.imagesPerSecond,
-                           "skipped_pairs": trainingData.skipped])
-                progress(String(format: "step %d/%d epoch %d | loss %.4f (real %.4f, fake %.4f) | lr %.2e | |g| %.3f | %.1f img/s | ETA %@",
-                                report.step, totalSteps, epoch + 1, report.loss, report.lReal, report.lFake, report.learningRate,
+                var entry: [String: Any] = ["event": "step", "step": report.step, "epoch": epoch, "loss": report.loss, "lr": Double(report.learningRate),
+                                            "grad_norm": report.gradientNorm, "seconds": report.seconds, "images_per_second": report.imagesPerSecond,
+                                            "skipped_pairs": trainingData.skipped]
+                // Only the parts the objective has (all of them for `code`, as before).
+                let parts = ["l_real_global": report.lRealGlobal, "l_real_local": report.lRealLocal,
+                             "l_fake_global": report.lFakeGlobal, "l_fake_local": report.lFakeLocal]
+                for name in trainingObjective.parts { entry[name] = parts[name] }
+                if trainingObjective == .code || trainingObjective == .global { entry["l_real"] = report.lReal; entry["l_fake"] = report.lFake }
+                log.write(entry)
+                let detail = trainingObjective == .bce || trainingObjective == .globalReal ? ""
+                    : String(format: " (real %.4f, fake %.4f)", report.lReal, report.lFake)
+                progress(String(format: "step %d/%d epoch %d | loss %.4f%@ | lr %.2e | |g| %.3f | %.1f img/s | ETA %@",
+                                report.step, totalSteps, epoch + 1, report.loss, detail, report.learningRate,
                                 report.gradientNorm, report.imagesPerSecond, duration(eta)))
                 if stopRequested != 0 { try save("interrupted"); progressDone(); print("code-train: interrupted; checkpoint saved at step \(trainer.step)"); throw ExitCode(130) }
                 if trainer.step % checkpointEvery == 0 { try save("every \(checkpointEvery) steps") }
