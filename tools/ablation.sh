@@ -29,7 +29,8 @@ for o in $OBJECTIVES; do
     echo "== training --objective $o -> $run" >&2
     "$BIN/code-train" --data "$train" --output "$run" --objective "$o" "${resume[@]}" "$@"
   fi
-  for c in $CLASSIFIERS; do
+  cls=$CLASSIFIERS; [ "$o" = bce ] && cls="$cls head"   # bce's own head, written by code-train
+  for c in $cls; do
     [ -f "$run/model/$c.safetensors" ] || "$BIN/code-fit" --classifier "$c" --data "$train" --model "$run/model" --output "$run/model/$c.safetensors"
     [ -f "$run/eval-$c.json" ] || "$BIN/code-eval" --model "$run/model" --classifier "$c" --data "$eval_data" --transforms both --output "$run/eval-$c" > /dev/null
   done
@@ -37,7 +38,8 @@ done
 printf '%-12s %-7s | %7s %7s %7s | %7s %7s %7s | %6s\n' objective clf "overall" real fake "overall" real fake AUC
 printf '%-12s %-7s | %-23s | %-23s |\n' "" "" "  without transforms" "  with transforms"
 for o in $OBJECTIVES; do
-  for c in $CLASSIFIERS; do
+  cls=$CLASSIFIERS; [ "$o" = bce ] && cls="$cls head"
+  for c in $cls; do
     jq -r --arg o "$o" --arg c "$c" '.conditions as $k |
       [$o, $c] + ([$k.none, $k.paper] | map(.overall, .real, .fake) | map(. * 1000 | round / 10)) + [($k.none.auc * 1000 | round / 1000)] |
       @tsv' "$out/$o/eval-$c.json" | awk -F'\t' '{printf "%-12s %-7s | %7.1f %7.1f %7.1f | %7.1f %7.1f %7.1f | %6.3f\n", $1, $2, $3, $4, $5, $6, $7, $8, $9}'

@@ -175,6 +175,12 @@ struct CodeTrain: ParsableCommand {
         if savedStep != trainer.step { try save("end") }
         if trainer.step >= totalSteps {
             try trainer.model.save(to: outDir.appendingPathComponent("model"), metadata: ["codekit.step": String(trainer.step), "codetrain.data": data])
+            if let head = trainer.head {
+                // The bce baseline's head, a classifier of the model folder: --classifier head.
+                let D = vit.width
+                let h = LinearHead(coefficients: head.array(0..<D).map(Double.init), intercept: Double(head[D]))
+                try h.save(to: outDir.appendingPathComponent("model/head.safetensors"), metadata: ["crops": "center"])
+            }
             log.write(["event": "done", "step": trainer.step, "seconds": Date().timeIntervalSince(start)])
             print("code-train: done, \(trainer.step) steps; encoder in \(outDir.appendingPathComponent("model").path)")
         } else {

@@ -1,7 +1,7 @@
 import CoDECore
 import Foundation
 
-/// The three classifiers CoDEKit puts on an embedding.
+/// The classifiers CoDEKit puts on an embedding: the paper's three, and the supervised baseline's head.
 public enum ClassifierKind: String, Sendable, CaseIterable {
     /// L2-regularised logistic regression (``LogisticRegression``).
     case linear
@@ -9,6 +9,8 @@ public enum ClassifierKind: String, Sendable, CaseIterable {
     case knn
     /// One-class SVM fitted on real embeddings only (``OneClassSVM``).
     case svm
+    /// The linear head of a `code-train --objective bce` encoder (``LinearHead``); trained, not fitted.
+    case head
 }
 
 /// What the three classifiers have in common: fitting, decision values, verdicts, and the

@@ -50,7 +50,7 @@ public struct ClassifierMetadata: Sendable {
 /// The CoDEKit classifier file: one classifier per safetensors file.
 ///
 /// `__metadata__` holds `format = "codekit-classifier"`, `version = "1"`, `kind`
-/// (`linear` | `knn` | `svm`), `dimension` (embedding width) and the classifier's
+/// (`linear` | `knn` | `svm` | `head`), `dimension` (embedding width) and the classifier's
 /// hyperparameters as strings, and optionally `crops` (`center` | `five`: the windows whose mean
 /// embedding the classifier was fitted on, see CoDEKit's `Detector`; absent means `center`); the
 /// tensors hold its fitted arrays:
@@ -58,6 +58,7 @@ public struct ClassifierMetadata: Sendable {
 /// - knn: `bank` F32 or F64 `[N, D]` (raw vectors), `labels` I64 `[N]` (0 real, 1 fake); metadata `k`.
 /// - svm: `support_vectors` F64 `[S, D]`, `dual_coef` F64 `[S]`, `rho` F64 `[1]`; metadata
 ///   `kernel`, `gamma` (the resolved number), `degree`, `coef0`, `nu`.
+/// - head: as linear (``LinearHead``, written by `code-train --objective bce`).
 /// Files come from ``EmbeddingClassifier/save(to:)`` or from `tools/export_sklearn.py`.
 public enum ClassifierFile {
     public static let format = "codekit-classifier"
@@ -83,7 +84,7 @@ public enum ClassifierFile {
             throw ClassifierError.badFile(file: src, reason: "unsupported version \(m["version"] ?? "(missing)"); this CoDEKit reads version \(version)")
         }
         guard let k = m["kind"], let kind = ClassifierKind(rawValue: k) else {
-            throw ClassifierError.badFile(file: src, reason: "metadata 'kind' is \(m["kind"] ?? "missing"), expected linear, knn or svm")
+            throw ClassifierError.badFile(file: src, reason: "metadata 'kind' is \(m["kind"] ?? "missing"), expected \(ClassifierKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard let ds = m["dimension"], let d = Int(ds), d > 0, d <= 1 << 20 else {
             throw ClassifierError.badFile(file: src, reason: "metadata 'dimension' is \(m["dimension"] ?? "missing"), expected a positive integer")
@@ -97,6 +98,7 @@ public enum AnyClassifier: Sendable {
     case linear(LogisticRegression)
     case knn(NearestNeighbors)
     case svm(OneClassSVM)
+    case head(LinearHead)
 
     /// Loads any CoDEKit classifier file, dispatching on its `kind`.
     public static func load(from url: URL) throws -> AnyClassifier {
@@ -110,6 +112,7 @@ public enum AnyClassifier: Sendable {
         case .linear: return .linear(try LogisticRegression(decoding: file, metadata: meta))
         case .knn: return .knn(try NearestNeighbors(decoding: file, metadata: meta))
         case .svm: return .svm(try OneClassSVM(decoding: file, metadata: meta))
+        case .head: return .head(try LinearHead(decoding: file, metadata: meta))
         }
     }
 
@@ -118,6 +121,7 @@ public enum AnyClassifier: Sendable {
         case .linear: .linear
         case .knn: .knn
         case .svm: .svm
+        case .head: .head
         }
     }
 
@@ -126,6 +130,7 @@ public enum AnyClassifier: Sendable {
         case let .linear(c): c.dimension
         case let .knn(c): c.dimension
         case let .svm(c): c.dimension
+        case let .head(c): c.dimension
         }
     }
 
@@ -134,6 +139,7 @@ public enum AnyClassifier: Sendable {
         case let .linear(c): try c.predict(x)
         case let .knn(c): try c.predict(x)
         case let .svm(c): try c.predict(x)
+        case let .head(c): try c.predict(x)
         }
     }
 
@@ -143,6 +149,7 @@ public enum AnyClassifier: Sendable {
         case .linear: LogisticRegression.fakeness(decision)
         case .knn: NearestNeighbors.fakeness(decision)
         case .svm: OneClassSVM.fakeness(decision)
+        case .head: LinearHead.fakeness(decision)
         }
     }
 
@@ -152,6 +159,7 @@ public enum AnyClassifier: Sendable {
         case let .linear(c): try c.save(to: url, metadata: metadata)
         case let .knn(c): try c.save(to: url, metadata: metadata)
         case let .svm(c): try c.save(to: url, metadata: metadata)
+        case let .head(c): try c.save(to: url, metadata: metadata)
         }
     }
 }

@@ -49,6 +49,8 @@ extension AnyClassifier {
             let realRows = ok.indices.filter { ok[$0].label != .fake }
             fitted = realRows.count
             model = .svm(try OneClassSVM.fit(real: x.select(realRows), hyperparameters: options.svm))
+        case .head:
+            model = .head(try LinearHead.fit(x, labels: [], hyperparameters: .init()))
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let labelled = ok.indices.filter { ok[$0].label != nil }

@@ -80,11 +80,11 @@ public final class Detector: @unchecked Sendable {
         return preds.map { Prediction(decision: $0.decision, verdict: Self.verdict(score: $0.decision, threshold: t, kind: classifier.kind)) }
     }
 
-    /// The verdict of `score` at threshold `t`: fake if `score > t` (linear, knn); real if
+    /// The verdict of `score` at threshold `t`: fake if `score > t` (linear, knn, head); real if
     /// `score > t` (svm).
     public static func verdict(score: Double, threshold t: Double, kind: ClassifierKind) -> Verdict {
         switch kind {
-        case .linear, .knn: score > t ? .fake : .real
+        case .linear, .knn, .head: score > t ? .fake : .real
         case .svm: score > t ? .real : .fake
         }
     }
