@@ -127,9 +127,10 @@ bench-interleaved: deps $(VENV)/.done
 	$(VENV)/bin/python Benchmarks/peers/interleaved.py --bin "$(BIN)/code-bench" --threads 2 \
 	  --cycles $(CYCLES) --steps $(STEPS) --output $(BENCH_DIR)/interleaved.json
 
-$(VENV)/.done:
+# Pinned: the versions the committed fixtures were generated with (Tests/Fixtures/requirements.txt).
+$(VENV)/.done: Tests/Fixtures/requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q torch timm transformers safetensors 'numpy<2' scikit-learn==1.3.2 pillow onnx onnxruntime
+	$(VENV)/bin/pip install -q -r Tests/Fixtures/requirements.txt
 	touch $@
 
 # Regenerates every committed test fixture (needs the venv).

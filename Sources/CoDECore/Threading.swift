@@ -14,11 +14,23 @@ public enum Threading {
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }()
 
+    /// A thread count that holds for the current task only (see ``withCount(_:_:)``).
+    @TaskLocal static var scoped: Int?
+
     /// Number of worker threads used by CoDEKit kernels (at least 1).
-    /// Set it once at start-up, before any work runs; it is not synchronised.
+    /// Set it once at start-up, before any work runs; it is not synchronised. To use another
+    /// count for one piece of work while other work runs, use ``withCount(_:_:)``.
     public static var count: Int {
-        get { _count }
+        get { scoped ?? _count }
         set { _count = max(1, newValue); BLAS.setInternalThreads(1) }
+    }
+
+    /// Runs `body` with ``count`` equal to `threads` (at least 1) for the calling task only: work
+    /// running concurrently in other tasks keeps the process-wide count. Threads that CoDEKit's own
+    /// kernels start do not inherit it, so nested parallel loops inside `body`'s workers use the
+    /// process-wide count.
+    public static func withCount<T>(_ threads: Int, _ body: () throws -> T) rethrows -> T {
+        try $scoped.withValue(max(1, threads)) { try body() }
     }
 
     /// Runs `body(i)` for `i` in `0..<n`, spread over up to ``count`` threads; returns when all finish.

@@ -79,14 +79,15 @@ import Testing
 
     @Test func resultDoesNotDependOnThreadCount() throws {
         let ps = pairs(4), s = try sampler()
-        let saved = Threading.count
-        defer { Threading.count = saved }
         var outputs: [[[Float]]] = []
         for threads in [1, 2, 3] {
-            Threading.count = threads
-            var rng = Xoshiro256(seed: 21)
-            let b = try s.sample(ps, using: &rng)
-            outputs.append(b.groups.map { $0.array() })
+            // Task-local: the process-wide count that suites running in parallel use is untouched.
+            try Threading.withCount(threads) {
+                #expect(Threading.count == threads)
+                var rng = Xoshiro256(seed: 21)
+                let b = try s.sample(ps, using: &rng)
+                outputs.append(b.groups.map { $0.array() })
+            }
         }
         #expect(outputs[0] == outputs[1] && outputs[0] == outputs[2])
     }

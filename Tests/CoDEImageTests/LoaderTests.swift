@@ -4,6 +4,27 @@ import Foundation
 import Testing
 import _CoDETestSupport
 
+/// What boundedPrefetch observes: jobs started, items taken, and any job started too early.
+final class PrefetchWindow: @unchecked Sendable {
+    private let cond = NSCondition()
+    private var taken = 0, count = 0
+    private(set) var violations: [Int] = []
+    func started(_ job: Int, limit: Int) {
+        cond.lock(); defer { cond.unlock() }
+        if job >= taken + 1 + limit { violations.append(job) }
+        count += 1
+        cond.broadcast()
+    }
+    func took() { cond.lock(); taken += 1; cond.unlock() }
+    var startedCount: Int { cond.lock(); defer { cond.unlock() }; return count }
+    func waitUntilStarted(_ n: Int, timeout: TimeInterval) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        cond.lock(); defer { cond.unlock() }
+        while count < n { if !cond.wait(until: deadline) { return false } }
+        return true
+    }
+}
+
 final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var n = 0
@@ -52,17 +73,27 @@ struct LoaderTests {
 
     @Test("prefetch bounds how far workers run ahead of the consumer")
     func boundedPrefetch() throws {
+        // No sleeps: the consumer waits until the workers have filled the window, then takes one
+        // item. Every job a worker starts is checked against how many items the consumer had
+        // received (`taken`, advanced after next() returns, so it trails the loader's own count
+        // by at most one): job j may start only once j < taken + 1 + prefetch.
         let ds = try ImageDataset.webDataset(shards: [Self.shard])
-        let started = Counter()
-        let loader = ImageLoader(dataset: ds, jobs: Array(repeating: [0], count: 20), workers: 2, prefetch: 3) { images, _, _ in
-            started.add()
+        let prefetch = 3, jobs = 20
+        let window = PrefetchWindow()
+        let loader = ImageLoader(dataset: ds, jobs: (0..<jobs).map { _ in [0] }, workers: 2, prefetch: prefetch) { images, job, _ in
+            window.started(job, limit: prefetch)
             return images[0].width
         }
-        Thread.sleep(forTimeInterval: 0.3)
-        #expect(started.value == 3, "workers ran \(started.value) jobs ahead with prefetch 3")
-        _ = loader.next()
-        Thread.sleep(forTimeInterval: 0.2)
-        #expect(started.value == 4)
+        var received = 0
+        while received < jobs {
+            let target = Swift.min(jobs, received + prefetch)
+            #expect(window.waitUntilStarted(target, timeout: 30), "workers stopped at \(window.startedCount) of \(target) jobs")
+            guard loader.next() != nil else { break }
+            received += 1
+            window.took()
+        }
+        #expect(received == jobs)
+        #expect(window.violations.isEmpty, "jobs started beyond the window: \(window.violations)")
         loader.close()
         #expect(loader.next() == nil)
     }

@@ -167,16 +167,15 @@ final class DetectorWorkspace {
         #expect(ModelDirectoryError.noBundledModel.description == "no bundled model in this build: pass --model DIR")
     }
 
-    /// The bundled model folder exists as a resource; this build ships no model in it, so
-    /// `bundled()` throws the documented error rather than loading anything.
+    /// The bundled model ships with the package: its folder is a resource holding an encoder and
+    /// the three fitted classifiers, and `bundled()` loads that folder.
     @Test func bundledModelFolder() throws {
         var isDir: ObjCBool = false
         #expect(FileManager.default.fileExists(atPath: BundledModel.directory.path, isDirectory: &isDir) && isDir.boolValue)
-        if !FileManager.default.fileExists(atPath: BundledModel.directory.appendingPathComponent("config.json").path) {
-            #expect(throws: ModelDirectoryError.noBundledModel) { try ModelDirectory.bundled() }
-        } else {
-            #expect(try ModelDirectory.bundled().url == BundledModel.directory)
+        for file in ["config.json", "model.safetensors", "linear.safetensors", "knn.safetensors", "svm.safetensors"] {
+            #expect(FileManager.default.fileExists(atPath: BundledModel.directory.appendingPathComponent(file).path), "bundled model lacks \(file)")
         }
+        #expect(try ModelDirectory.bundled().url == BundledModel.directory)
     }
 
     /// A CSV list (first column `path`, relative to its folder) expands to its rows in order;
