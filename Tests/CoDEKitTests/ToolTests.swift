@@ -1,0 +1,113 @@
+import CoDEKit
+import Foundation
+import Testing
+import _CoDETestSupport
+
+/// The example executables run as a user runs them: exit codes and messages. `swift build` builds
+/// them next to the test bundle before `swift test` runs; a missing binary is a failure, never a skip.
+enum Tool {
+    struct Run {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    /// The folder holding the built tools: the test bundle's folder (Linux: the `.xctest`
+    /// executable; macOS: the bundle's parent).
+    static let binDir: URL? = {
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var candidates = [exe.deletingLastPathComponent(), Bundle.main.bundleURL.deletingLastPathComponent()]
+        var u = exe
+        for _ in 0..<4 { u = u.deletingLastPathComponent(); candidates.append(u) }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.appendingPathComponent("code-detect").path) }
+    }()
+
+    /// Runs `name args` with stdin closed; fails the test if the binary is not there.
+    static func run(_ name: String, _ args: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> Run {
+        guard let dir = binDir else {
+            Issue.record("the built \(name) was not found next to the test bundle (\(CommandLine.arguments[0])); run `swift build` first",
+                         sourceLocation: sourceLocation)
+            throw CancellationError()
+        }
+        let p = Process()
+        p.executableURL = dir.appendingPathComponent(name)
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env["OPENBLAS_NUM_THREADS"] = "1"
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        // Read both pipes while the tool runs (a full pipe would block it).
+        nonisolated(unsafe) var errData = Data()
+        let reader = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
+        reader.start()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        while !reader.isFinished { usleep(1000) }
+        return Run(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    static func tempDir() throws -> URL {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("codekit-tools-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+        return d
+    }
+}
+
+@Suite("Tools: code-train")
+struct CodeTrainToolTests {
+    /// real/ with two images, fake/ with one image and one file that is not an image.
+    func datasetWithOneUnreadableFake() throws -> URL {
+        let d = try Tool.tempDir()
+        let fm = FileManager.default
+        for sub in ["real", "fake"] { try fm.createDirectory(at: d.appendingPathComponent(sub), withIntermediateDirectories: true) }
+        try fm.copyItem(at: Fixtures.url("images/jpeg_420_223x225.jpg"), to: d.appendingPathComponent("real/a.jpg"))
+        try fm.copyItem(at: Fixtures.url("images/jpeg_422_101x67.jpg"), to: d.appendingPathComponent("real/b.jpg"))
+        try fm.copyItem(at: Fixtures.url("images/jpeg_420_odd_45x31.jpg"), to: d.appendingPathComponent("fake/c.jpg"))
+        try Data("this is not a JPEG".utf8).write(to: d.appendingPathComponent("fake/broken.jpg"))
+        return d
+    }
+
+    @Test("a run that cannot make a step names the skipped file and exits 1, fresh and with --resume")
+    func noProgress() throws {
+        let data = try datasetWithOneUnreadableFake()
+        let out = data.appendingPathComponent("run")
+        let args = ["--data", data.path, "--output", out.path, "--config", "tiny32", "--epochs", "1", "--pairs-per-batch", "2",
+                    "--micro-batch", "2", "--threads", "1"]
+        let r = try Tool.run("code-train", args)
+        #expect(r.status == 1, "\(r.stderr)")
+        #expect(r.stderr.contains("skipped a (real, fake) pair") && r.stderr.contains("broken.jpg"), "\(r.stderr)")
+        #expect(r.stderr.contains("no training step could be made (at step 0 of 1)"), "\(r.stderr)")
+        // No step-0 checkpoint is left behind, so the same command can be rerun as it is.
+        #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("checkpoint").path))
+        let again = try Tool.run("code-train", args)
+        #expect(again.status == 1 && again.stderr.contains("broken.jpg"), "\(again.stderr)")
+        // --resume from a real checkpoint that cannot go further fails the same way.
+        let good = try Tool.tempDir()
+        let fm = FileManager.default
+        for sub in ["real", "fake"] { try fm.copyItem(at: data.appendingPathComponent(sub), to: good.appendingPathComponent(sub)) }
+        try fm.removeItem(at: good.appendingPathComponent("fake/broken.jpg"))
+        try fm.copyItem(at: Fixtures.url("images/jpeg_422_101x67.jpg"), to: good.appendingPathComponent("fake/d.jpg"))
+        let goodArgs = ["--data", good.path, "--output", out.path, "--config", "tiny32", "--epochs", "2", "--pairs-per-batch", "2",
+                        "--micro-batch", "2", "--threads", "1", "--max-steps", "1"]
+        let first = try Tool.run("code-train", goodArgs)
+        #expect(first.status == 0 && first.stdout.contains("stopped at step 1 of 2"), "\(first.stdout)\(first.stderr)")
+        try fm.removeItem(at: good.appendingPathComponent("fake/d.jpg"))
+        try Data("not an image either".utf8).write(to: good.appendingPathComponent("fake/d.jpg"))
+        let resumed = try Tool.run("code-train", goodArgs.dropLast(2) + ["--resume"])
+        #expect(resumed.status == 1, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("d.jpg") && resumed.stderr.contains("no training step could be made (at step 1 of 2)"), "\(resumed.stderr)")
+    }
+
+    @Test("negative, NaN or infinite --lr, --warmup-epochs, --weight-decay are usage errors (exit 2), not traps",
+          arguments: [("--lr", "-1"), ("--lr", "nan"), ("--warmup-epochs", "-2"), ("--warmup-epochs", "inf"),
+                      ("--weight-decay", "-0.5"), ("--clip-norm", "-1")])
+    func badHyperparameters(flag: String, value: String) throws {
+        let r = try Tool.run("code-train", ["--data", "/nonexistent", "--output", "/nonexistent/out", flag, value])
+        #expect(r.status == 2, "\(r.stderr)")
+        #expect(r.stderr.contains("\(flag) must be a finite number >= 0"), "\(r.stderr)")
+    }
+}
