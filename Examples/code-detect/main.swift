@@ -26,7 +26,7 @@ struct CodeDetect: ParsableCommand {
 
     @Option(help: "Model directory (default: the bundled model).") var model: String?
     @Option(help: "linear, knn, svm (a classifier of the model directory) or a classifier file.") var classifier: String = "linear"
-    @Option(help: "Decision threshold in the classifier's score scale (see above).") var threshold: Double?
+    @Option(parsing: .unconditional, help: "Decision threshold in the classifier's score scale (see above): p(fake) in [0, 1] for linear, in [-2, 2] for knn, any finite number for svm; negative values are accepted (--threshold -3).") var threshold: Double?
     @Option(help: "Output format: table, csv or jsonl (default: table for images, jsonl for --embeddings).") var format: String?
     @Option(help: "Write the rows to this file (atomically) instead of standard output.") var output: String?
     @Option(help: "Embeddings JSONL file (from code-embed) instead of images.") var embeddings: String?
@@ -46,6 +46,7 @@ struct CodeDetect: ParsableCommand {
             let file = try ClassifierKind(rawValue: classifier) != nil ? ModelDirectory.resolve(model).classifierURL(classifier)
                                                                       : URL(fileURLWithPath: classifier)
             let c = try AnyClassifier.load(from: file)
+            if let threshold { try c.kind.validateThreshold(threshold) }
             let records = try EmbeddingsJSONL.read(URL(fileURLWithPath: embeddings))
             for r in records where !r.isOK { note("\(embeddings):\(r.line): '\(r.path)' has no embedding: \(r.error ?? "error")") }
             rows = try thresholded(c.detect(records, source: embeddings), kind: c.kind)

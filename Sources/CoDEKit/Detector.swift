@@ -22,9 +22,12 @@ public final class Detector: @unchecked Sendable {
     public var threshold: Double?
 
     /// Pairs an encoder with a classifier; throws ``ModelDirectoryError/dimensionMismatch`` if the
-    /// classifier does not take the encoder's embedding width.
+    /// classifier does not take the encoder's embedding width, and
+    /// ``ClassifierError/badThreshold(kind:value:reason:)`` for a threshold outside the classifier's
+    /// score range (``ClassifierKind/validateThreshold(_:)``).
     public init(embedder: Embedder, classifier: AnyClassifier, classifierName: String, encoderName: String = "encoder",
                 threshold: Double? = nil) throws {
+        if let threshold { try classifier.kind.validateThreshold(threshold) }
         guard classifier.dimension == embedder.width else {
             throw ModelDirectoryError.dimensionMismatch(classifier: classifierName, classifierDimension: classifier.dimension,
                                                         encoder: encoderName, encoderDimension: embedder.width)

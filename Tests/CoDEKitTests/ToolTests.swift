@@ -111,3 +111,45 @@ struct CodeTrainToolTests {
         #expect(r.stderr.contains("\(flag) must be a finite number >= 0"), "\(r.stderr)")
     }
 }
+
+/// Embeddings JSONL written by code-embed with the bundled model, once per test process.
+enum BundledEmbeddings {
+    static let file: Result<URL, any Error> = Result {
+        let dir = try Tool.tempDir()
+        let out = dir.appendingPathComponent("five.jsonl")
+        let r = try Tool.run("code-embed", ["--model", BundledModel.directory.path, "--crops", "five", "--output", out.path,
+                                            Fixtures.url("images/jpeg_420_223x225.jpg").path, Fixtures.url("images/png_rgb_227x229.png").path])
+        guard r.status == 0 else { throw Tool.Failure(message: "code-embed exited \(r.status): \(r.stderr)") }
+        return out
+    }
+}
+
+extension Tool {
+    struct Failure: Error, CustomStringConvertible { let message: String; var description: String { message } }
+}
+
+@Suite("Tools: code-detect --threshold")
+struct ThresholdToolTests {
+    @Test("accepted inside the score range, negative numbers included",
+          arguments: [("svm", "-3"), ("knn", "-1.5"), ("linear", "0.25"), ("svm", "0.75")])
+    func accepted(classifier: String, value: String) throws {
+        let emb = try BundledEmbeddings.file.get()
+        let r = try Tool.run("code-detect", ["--embeddings", emb.path, "--classifier", classifier, "--threshold", value, "--format", "csv"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.split(separator: "\n").count == 3, "\(r.stdout)")
+    }
+
+    @Test("rejected with exit 2 and a message naming the range",
+          arguments: [("linear", "nan", "it must be a finite number"), ("linear", "1.5", "p(fake), lies in [0.0, 1.0]"),
+                      ("knn", "-3", "lies in [-2.0, 2.0]"), ("svm", "inf", "it must be a finite number")])
+    func rejected(classifier: String, value: String, message: String) throws {
+        let emb = try BundledEmbeddings.file.get()
+        for mode in [["--embeddings", emb.path], [Fixtures.url("images/png_rgb_227x229.png").path]] {
+            let r = try Tool.run("code-detect", mode + ["--classifier", classifier, "--threshold", value])
+            #expect(r.status == 2, "\(r.stderr)")
+            #expect(r.stderr.contains("--threshold \(Double(value)!) is not usable with the \(classifier) classifier") && r.stderr.contains(message),
+                    "\(r.stderr)")
+            #expect(r.stdout.isEmpty)
+        }
+    }
+}
