@@ -153,3 +153,37 @@ struct ThresholdToolTests {
         }
     }
 }
+
+@Suite("Tools: code-fit output")
+struct FitToolTests {
+    /// real/ and fake/ with two small images each.
+    func dataset() throws -> URL {
+        let d = try Tool.tempDir()
+        let fm = FileManager.default
+        for sub in ["real", "fake"] { try fm.createDirectory(at: d.appendingPathComponent(sub), withIntermediateDirectories: true) }
+        try fm.copyItem(at: Fixtures.url("images/jpeg_422_101x67.jpg"), to: d.appendingPathComponent("real/a.jpg"))
+        try fm.copyItem(at: Fixtures.url("images/png_l_57x43.png"), to: d.appendingPathComponent("real/b.png"))
+        try fm.copyItem(at: Fixtures.url("images/jpeg_420_odd_45x31.jpg"), to: d.appendingPathComponent("fake/c.jpg"))
+        try fm.copyItem(at: Fixtures.url("images/png_rgba_101x67.png"), to: d.appendingPathComponent("fake/d.png"))
+        return d
+    }
+
+    @Test("without --output or --model code-fit refuses (exit 2) and the bundled classifier is untouched; --output DIR works")
+    func neverTheBundledModel() throws {
+        let data = try dataset()
+        let bundledKNN = BundledModel.directory.appendingPathComponent("knn.safetensors")
+        let before = try Data(contentsOf: bundledKNN)
+        let r = try Tool.run("code-fit", ["--classifier", "knn", "--data", data.path, "--crops", "center"])
+        #expect(r.status == 2, "\(r.stderr)")
+        #expect(r.stderr.contains("code-fit never writes into the bundled model") && r.stderr.contains("--output"), "\(r.stderr)")
+        let m = try Tool.run("code-fit", ["--classifier", "knn", "--data", data.path, "--model", BundledModel.directory.path])
+        #expect(m.status == 2 && m.stderr.contains("is inside the bundled model"), "\(m.stderr)")
+        #expect(try Data(contentsOf: bundledKNN) == before)
+        // --output DIR (code-detect's hint) writes DIR/knn.safetensors.
+        let out = try Tool.tempDir()
+        let ok = try Tool.run("code-fit", ["--classifier", "knn", "--data", data.path, "--crops", "center", "--output", out.path])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("knn.safetensors").path))
+        #expect(try Data(contentsOf: bundledKNN) == before)
+    }
+}
