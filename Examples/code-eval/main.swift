@@ -42,6 +42,7 @@ struct CodeEval: ParsableCommand {
         }
         let dir = try ModelDirectory.resolve(model)
         let detector = try Detector(model: dir, classifier: classifier, threshold: threshold, crops: cropLayout(crops))
+        for w in detector.warnings { note("code-eval: \(w)") }
         let dataset = try DatasetSpec.open(data)
         guard dataset.count > 0 else { throw ValidationError("dataset '\(data)' has no samples") }
         var metrics: [EvaluationMetrics] = [], runs: [EvaluationRun] = []

@@ -187,3 +187,73 @@ struct FitToolTests {
         #expect(try Data(contentsOf: bundledKNN) == before)
     }
 }
+
+@Suite("Tools: crops and encoder provenance")
+struct ProvenanceToolTests {
+    func bundledSHA() throws -> String { try EncoderIdentity.sha256(modelAt: BundledModel.directory) }
+
+    @Test("code-embed rows record crops and encoder; code-detect --embeddings with the bundled classifiers: no warning")
+    func embedRecords() throws {
+        let emb = try BundledEmbeddings.file.get()
+        let rows = try EmbeddingsJSONL.read(emb)
+        let sha = try bundledSHA()
+        #expect(rows.count == 2 && rows.allSatisfy { $0.crops == "five" && $0.encoderSHA256 == sha })
+        let r = try Tool.run("code-detect", ["--embeddings", emb.path, "--classifier", "linear"])
+        #expect(r.status == 0 && !r.stderr.contains("warning"), "\(r.stderr)")
+    }
+
+    @Test("other crops or another encoder: code-detect --embeddings stops (exit 2) naming both values; files without the fields warn")
+    func mismatches() throws {
+        let emb = try BundledEmbeddings.file.get()
+        let text = try String(contentsOf: emb, encoding: .utf8)
+        let dir = try Tool.tempDir()
+        let sha = try bundledSHA(), other = String(repeating: "0f", count: 32)
+        let variants = [
+            ("center.jsonl", text.replacingOccurrences(of: "\"crops\":\"five\"", with: "\"crops\":\"center\""), ["'five'", "'center'"]),
+            ("other.jsonl", text.replacingOccurrences(of: sha, with: other), [sha, other]),
+        ]
+        for (name, body, named) in variants {
+            let f = dir.appendingPathComponent(name)
+            try body.write(to: f, atomically: true, encoding: .utf8)
+            let r = try Tool.run("code-detect", ["--embeddings", f.path, "--classifier", "knn"])
+            #expect(r.status == 2, "\(r.stderr)")
+            for v in named { #expect(r.stderr.contains(v), "\(r.stderr)") }
+            #expect(r.stdout.isEmpty)
+        }
+        let old = dir.appendingPathComponent("old.jsonl")
+        try text.replacingOccurrences(of: ",\"crops\":\"five\",\"encoder_sha256\":\"\(sha)\"", with: "").write(to: old, atomically: true, encoding: .utf8)
+        let r = try Tool.run("code-detect", ["--embeddings", old.path, "--classifier", "svm"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("records no crop layout") && r.stderr.contains("records no encoder SHA-256"), "\(r.stderr)")
+    }
+
+    @Test("code-fit records crops and the encoder's SHA-256; code-detect refuses that classifier with another encoder")
+    func fitRecords() throws {
+        let emb = try BundledEmbeddings.file.get()
+        let dir = try Tool.tempDir()
+        let labelled = dir.appendingPathComponent("train.jsonl")
+        let lines = try String(contentsOf: emb, encoding: .utf8).split(separator: "\n")
+        try zip(lines, ["real", "fake"]).map { String($0.dropLast()) + ",\"label\":\"\($1)\"}\n" }.joined()
+            .write(to: labelled, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("knn.safetensors")
+        let fit = try Tool.run("code-fit", ["--classifier", "knn", "--embeddings", labelled.path, "--output", out.path])
+        #expect(fit.status == 0, "\(fit.stderr)")
+        let (_, meta) = try ClassifierFile.open(out)
+        let sha = try bundledSHA()
+        #expect(meta.values["crops"] == "five" && meta.values["encoder_sha256"] == sha)
+        let mismatch = try Tool.run("code-fit", ["--classifier", "knn", "--embeddings", labelled.path, "--output", out.path, "--crops", "center"])
+        #expect(mismatch.status == 2 && mismatch.stderr.contains("crop layouts differ"), "\(mismatch.stderr)")
+        // The same classifier with another encoder (the 32-d test fixture would not fit; a copy
+        // of the bundled model with one weight changed has the same shape and another digest).
+        let model = dir.appendingPathComponent("model")
+        try FileManager.default.createDirectory(at: model, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: BundledModel.directory.appendingPathComponent("config.json"), to: model.appendingPathComponent("config.json"))
+        let vit = try ViT.load(from: BundledModel.directory)
+        vit.parameters[0] += 1e-3
+        try vit.save(to: model)
+        let r = try Tool.run("code-detect", ["--model", model.path, "--classifier", out.path, Fixtures.url("images/png_rgb_227x229.png").path])
+        #expect(r.status == 2, "\(r.stderr)")
+        let modelSHA = try EncoderIdentity.sha256(modelAt: model)
+        #expect(r.stderr.contains("encoders differ") && r.stderr.contains(sha) && r.stderr.contains(modelSHA), "\(r.stderr)")
+    }
+}
