@@ -21,12 +21,15 @@ struct CodeDetect: ParsableCommand {
         dist(nearest real) - dist(nearest fake) for knn (default: neighbour vote; with --threshold fake when > threshold), \
         the SVM decision for svm (real when > threshold, default 0). \
         Each image is embedded with the crops its classifier was fitted with (code-fit --crops): the authors' centre crop, \
-        or the mean embedding of five crops (corners and centre, as the bundled model's classifiers).
+        or the mean embedding of five crops (corners and centre, as the bundled model's classifiers). \
+        A classifier that records the SHA-256 of its encoder's model.safetensors (code-fit writes it) is refused with \
+        another encoder; with --embeddings, the rows' crops and encoder (code-embed writes them) must be the classifier's. \
+        Files without these fields (earlier versions) are used with a warning.
         """)
 
     @Option(help: "Model directory (default: the bundled model).") var model: String?
     @Option(help: "linear, knn, svm (a classifier of the model directory) or a classifier file.") var classifier: String = "linear"
-    @Option(help: "Decision threshold in the classifier's score scale (see above).") var threshold: Double?
+    @Option(parsing: .unconditional, help: "Decision threshold in the classifier's score scale (see above): p(fake) in [0, 1] for linear, in [-2, 2] for knn, any finite number for svm; negative values are accepted (--threshold -3).") var threshold: Double?
     @Option(help: "Output format: table, csv or jsonl (default: table for images, jsonl for --embeddings).") var format: String?
     @Option(help: "Write the rows to this file (atomically) instead of standard output.") var output: String?
     @Option(help: "Embeddings JSONL file (from code-embed) instead of images.") var embeddings: String?
@@ -45,8 +48,15 @@ struct CodeDetect: ParsableCommand {
             guard crops == nil else { throw ValidationError("--crops applies to images, not to --embeddings") }
             let file = try ClassifierKind(rawValue: classifier) != nil ? ModelDirectory.resolve(model).classifierURL(classifier)
                                                                       : URL(fileURLWithPath: classifier)
-            let c = try AnyClassifier.load(from: file)
+            let (classifierFile, meta) = try ClassifierFile.open(file)
+            let c = try AnyClassifier.load(classifierFile, metadata: meta)
+            if let threshold { try c.kind.validateThreshold(threshold) }
             let records = try EmbeddingsJSONL.read(URL(fileURLWithPath: embeddings))
+            // The crops and encoder the rows were made with must be the classifier's.
+            for w in try Provenance.check(classifier: Provenance.of(classifierAt: file, metadata: meta), classifierName: file.path,
+                                          embeddings: Provenance.of(records: records, source: embeddings), embeddingsName: embeddings) {
+                note("code-detect: \(w)")
+            }
             for r in records where !r.isOK { note("\(embeddings):\(r.line): '\(r.path)' has no embedding: \(r.error ?? "error")") }
             rows = try thresholded(c.detect(records, source: embeddings), kind: c.kind)
             text = fmt.render(rows)
@@ -55,6 +65,7 @@ struct CodeDetect: ParsableCommand {
             let files = try DetectorInputs.expand(inputs)
             let detector = try Detector(model: ModelDirectory.resolve(model), classifier: classifier, threshold: threshold,
                                         crops: cropLayout(crops))
+            for w in detector.warnings { note("code-detect: \(w)") }
             rows = try detector.detect(files: files, batchSize: batchSize)
             text = fmt.render(rows, classifier: classifier)
         }

@@ -9,7 +9,8 @@ struct CodeEmbed: ParsableCommand {
         abstract: "Embed images with a CoDE encoder (192-d CLS embedding of ViT-Tiny).",
         discussion: """
         INPUT is image files or folders (walked recursively for .jpg/.jpeg/.png/.webp/.gif/.bmp/.tif/.tiff).
-        Each output row is {"path", "status": "ok", "embedding": [...]} or {"path", "status": "error", "error"}.
+        Each output row is {"path", "status": "ok", "embedding": [...]} or {"path", "status": "error", "error"}, with \
+        "crops" and "encoder_sha256" (SHA-256 of the encoder's model.safetensors), which code-detect and code-fit check.
         Exit code: 0 when every input was embedded, 1 when some failed, 2 on a usage or model error.
         """)
 
@@ -46,10 +47,13 @@ struct CodeEmbed: ParsableCommand {
         if let t = threads { Threading.count = t }
         let files: [URL]
         let embedder: Embedder
+        let provenance: String
         do {
             files = try InputFiles.expand(inputs)
             embedder = try Embedder(modelAt: URL(fileURLWithPath: model))
             embedder.crops = crops
+            let sha = try EncoderIdentity.sha256(modelAt: URL(fileURLWithPath: model))
+            provenance = ",\"crops\":\"\(crops.rawValue)\",\"encoder_sha256\":\"\(sha)\"}\n"
         } catch {
             FileHandle.standardError.write(Data("code-embed: \(error)\n".utf8))
             throw ExitCode(2)
@@ -63,7 +67,7 @@ struct CodeEmbed: ParsableCommand {
         var failed = 0
         embedder.embed(files: files, batchSize: batchSize) { r in
             if r.error != nil { failed += 1 }
-            out.write(format == .jsonl ? jsonl(r) : csv(r, width: width))
+            out.write(format == .jsonl ? String(jsonl(r).dropLast(2)) + provenance : csv(r, width: width))
             progress.step(errors: failed)
         }
         try out.finish()

@@ -20,7 +20,7 @@ struct CodeEval: ParsableCommand {
 
     @Option(help: "Model directory (default: the bundled model).") var model: String?
     @Option(help: "linear, knn, svm (a classifier of the model directory) or a classifier file.") var classifier: String = "linear"
-    @Option(help: "Decision threshold in the classifier's score scale (default: the classifier's own).") var threshold: Double?
+    @Option(parsing: .unconditional, help: "Decision threshold in the classifier's score scale (default: the classifier's own).") var threshold: Double?
     @Option(help: "Labelled dataset: folder, FILE.csv[#split] or .tar shards.") var data: String
     @Option(help: "none, paper or both.") var transforms: String = "none"
     @Option(help: "Seed of the test-time transforms.") var seed: UInt64 = TestTimeTransforms.defaultSeed
@@ -42,6 +42,7 @@ struct CodeEval: ParsableCommand {
         }
         let dir = try ModelDirectory.resolve(model)
         let detector = try Detector(model: dir, classifier: classifier, threshold: threshold, crops: cropLayout(crops))
+        for w in detector.warnings { note("code-eval: \(w)") }
         let dataset = try DatasetSpec.open(data)
         guard dataset.count > 0 else { throw ValidationError("dataset '\(data)' has no samples") }
         var metrics: [EvaluationMetrics] = [], runs: [EvaluationRun] = []

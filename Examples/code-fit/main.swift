@@ -15,8 +15,11 @@ struct CodeFit: ParsableCommand {
         linear: logistic regression (L2, class_weight balanced); knn: cosine k-nearest neighbours; \
         svm: one-class SVM fitted on the real (or unlabelled) rows only. Rows with status "error" are skipped.
         With --data DATASET (folder with real/ and fake/, FILE.csv[#split] manifest, or .tar shards) the images are \
-        embedded with --model DIR (default: the bundled model) first, exactly as code-embed would; --output then \
-        defaults to DIR/<classifier>.safetensors, where code-detect and code-eval find it.
+        embedded with --model DIR (default: the bundled model, or --output DIR when DIR is a model folder) first, exactly \
+        as code-embed would.
+        Output: --output FILE, or --output DIR (writes DIR/<classifier>.safetensors), or, without --output, \
+        --model DIR/<classifier>.safetensors, where code-detect and code-eval find it. code-fit never writes into the \
+        bundled model: with neither --output nor --model it stops (exit 2) and says what to pass.
         """)
 
     @Option(help: "Classifier kind: linear, knn or svm.") var classifier: String
@@ -24,9 +27,9 @@ struct CodeFit: ParsableCommand {
     @Option(help: "Labelled image dataset to embed and fit on (instead of --embeddings).") var data: String?
     @Option(help: "Model directory that embeds --data (default: the bundled model).") var model: String?
     @Option(help: "Crops per forward pass (--data).") var batchSize: Int = 32
-    @Option(help: "center or five: with --data, embed each image as its centre crop or as the mean of five crops (corners and centre); with --embeddings, how they were made. Recorded in the classifier file, where code-detect and code-eval read it.")
-    var crops: String = "center"
-    @Option(help: "Classifier file to write (.safetensors); with --data, default MODEL/<classifier>.safetensors.") var output: String?
+    @Option(help: "center or five: with --data, embed each image as its centre crop (default) or as the mean of five crops (corners and centre); with --embeddings, how they were made (default: what the rows record; it must agree). Recorded in the classifier file with the encoder's SHA-256, where code-detect and code-eval check them.")
+    var crops: String?
+    @Option(help: "Classifier file to write (.safetensors), or a folder to write <classifier>.safetensors into (default: --model DIR/<classifier>.safetensors; never the bundled model).") var output: String?
     @Option(name: .customLong("C"), help: "linear: inverse regularisation strength.") var C: Double = 0.316
     @Option(help: "linear: class weights, balanced or none.") var classWeight: String = "balanced"
     @Option(help: "knn: number of neighbours.") var k: Int = 1
@@ -51,11 +54,17 @@ struct CodeFit: ParsableCommand {
 
     func execute() throws -> Int32 {
         let opts = try options()
-        guard let layout = CropLayout(rawValue: crops) else { throw ValidationError("--crops must be center or five (got '\(crops)')") }
-        let (records, source, output) = try inputs(layout)
+        var layout: CropLayout?
+        if let crops {
+            guard let l = CropLayout(rawValue: crops) else { throw ValidationError("--crops must be center or five (got '\(crops)')") }
+            layout = l
+        }
+        let target = try FitOutput.resolve(classifier: classifier, output: output, model: model)
+        let (records, source, provenance) = try inputs(layout, target)
+        let output = target.file.path
         for r in records where !r.isOK { note("\(data == nil ? "\(source):\(r.line)" : source): skipping '\(r.path)': \(r.error ?? "error")") }
         let (model, report) = try AnyClassifier.fit(records, options: opts, source: source)
-        try model.save(to: URL(fileURLWithPath: output), metadata: layout.classifierMetadata)
+        try model.save(to: URL(fileURLWithPath: output), metadata: provenance.classifierMetadata)
         var msg = String(format: "code-fit: %@ classifier on %d rows (%d-d) in %.2f s -> %@", report.kind.rawValue, report.fittedRows,
                          report.dimension, report.seconds, output)
         if let a = report.accuracy {
@@ -66,21 +75,33 @@ struct CodeFit: ParsableCommand {
         return report.skippedErrorRows > 0 ? 1 : 0
     }
 
-    /// The labelled records to fit on, the name of their source, and the output path.
-    func inputs(_ layout: CropLayout) throws -> ([EmbeddingRecord], String, String) {
+    /// The labelled records to fit on, the name of their source, and how they were made (recorded
+    /// in the classifier file).
+    func inputs(_ layout: CropLayout?, _ target: FitOutput) throws -> ([EmbeddingRecord], String, Provenance) {
         switch (embeddings, data) {
         case let (e?, nil):
-            guard let output else { throw ValidationError("--output is required with --embeddings") }
-            return (try EmbeddingsJSONL.read(URL(fileURLWithPath: e)), e, output)
+            let records = try EmbeddingsJSONL.read(URL(fileURLWithPath: e))
+            var p = try Provenance.of(records: records, source: e)
+            if let layout, let rows = p.crops, rows != layout.rawValue {
+                throw ProvenanceError.cropsMismatch(classifier: "--crops", classifierCrops: layout.rawValue, embeddings: e, embeddingsCrops: rows)
+            }
+            if p.crops == nil {
+                p.crops = (layout ?? .center).rawValue
+                note("code-fit: warning: \(e) records no crop layout (made by an earlier version?); recording --crops \(p.crops!)")
+            }
+            if p.encoderSHA256 == nil {
+                note("code-fit: warning: \(e) records no encoder SHA-256 (made by an earlier version?); the classifier will not record one, so its encoder cannot be checked")
+            }
+            return (records, e, p)
         case let (nil, d?):
             guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
-            let dir = try ModelDirectory.resolve(model)
+            let dir = try ModelDirectory.resolve(model ?? target.modelDirectory?.path)
             let embedder = try Embedder(modelAt: dir.url)
-            embedder.crops = layout
+            embedder.crops = layout ?? .center
+            let p = Provenance(crops: embedder.crops.rawValue, encoderSHA256: try EncoderIdentity.sha256(modelAt: dir.url))
             let dataset = try DatasetSpec.open(d)
             let items = embedder.embed(samples: dataset.samples, reader: SampleReader(), batchSize: batchSize)
-            let out = output ?? dir.url.appendingPathComponent("\(classifier).safetensors").path
-            return (try SampleEmbedding.records(items, source: d), d, out)
+            return (try SampleEmbedding.records(items, source: d), d, p)
         default:
             throw ValidationError("give exactly one of --embeddings FILE or --data DATASET")
         }

@@ -25,11 +25,12 @@ struct CodeTrain: ParsableCommand {
     @Option(help: "Epochs (one epoch = min(#real, #fake) pairs).") var epochs: Int = 10
     @Option(help: "(real, fake) pairs per logical batch: the InfoNCE negatives.") var pairsPerBatch: Int = 32
     @Option(help: "Images per forward/backward pass (bounds memory, not the result).") var microBatch: Int = 32
-    @Option(help: "Peak learning rate (default: the authors' 2e-3 at 256, scaled linearly to the batch of pairs).")
+    // `.unconditional`: a negative value (`--lr -1`) reaches validate() and gets its own error.
+    @Option(parsing: .unconditional, help: "Peak learning rate, a finite number >= 0 (default: the authors' 2e-3 at 256, scaled linearly to the batch of pairs).")
     var lr: Double?
-    @Option(help: "Linear warm-up, in epochs (per-step schedule).") var warmupEpochs: Double = 1
-    @Option(help: "AdamW weight decay (timm's default).") var weightDecay: Float = 2e-5
-    @Option(help: "Global gradient-norm clipping (0: none).") var clipNorm: Float = 1.0
+    @Option(parsing: .unconditional, help: "Linear warm-up, in epochs (per-step schedule), a finite number >= 0.") var warmupEpochs: Double = 1
+    @Option(parsing: .unconditional, help: "AdamW weight decay (timm's default), a finite number >= 0.") var weightDecay: Float = 2e-5
+    @Option(parsing: .unconditional, help: "Global gradient-norm clipping, a finite number >= 0 (0: none).") var clipNorm: Float = 1.0
     @Option(help: "Largest number of heavy-augmentation operations per view (the authors' k).") var maxOps: Int = 2
     @Flag(help: "Roll the augmented views within the batch (the authors' roll_index).") var roll = false
     @Option(help: "Seed for initialisation, pairing, views and rolls.") var seed: UInt64 = 0
@@ -57,6 +58,14 @@ struct CodeTrain: ParsableCommand {
         if epochs < 1 || pairsPerBatch < 2 || microBatch < 1 || checkpointEvery < 1 {
             throw ValidationError("--epochs, --micro-batch and --checkpoint-every must be at least 1, --pairs-per-batch at least 2")
         }
+        if let lr, !(lr >= 0 && lr.isFinite) { throw ValidationError("--lr must be a finite number >= 0 (got \(lr))") }
+        if !(warmupEpochs >= 0 && warmupEpochs.isFinite) { throw ValidationError("--warmup-epochs must be a finite number >= 0 (got \(warmupEpochs))") }
+        if !(clipNorm >= 0 && clipNorm.isFinite) { throw ValidationError("--clip-norm must be a finite number >= 0 (got \(clipNorm))") }
+        if let p = AdamWConfiguration.problem(beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: weightDecay) {
+            throw ValidationError("--weight-decay must be a finite number >= 0 (got \(p.value))")
+        }
+        if let m = maxSteps, m < 1 { throw ValidationError("--max-steps must be at least 1") }
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
     func fail(_ message: String) -> ExitCode {
@@ -81,14 +90,22 @@ struct CodeTrain: ParsableCommand {
         let trainingObjective = TrainingObjective(rawValue: objective)!
         let trainingData: TrainingData
         do {
-            trainingData = try TrainingData(dataset: dataset, views: views, pairsPerBatch: pairsPerBatch, seed: seed, groups: trainingObjective.views)
+            // Each skipped pair is named at once (the message names the unreadable file).
+            trainingData = try TrainingData(dataset: dataset, views: views, pairsPerBatch: pairsPerBatch, seed: seed, groups: trainingObjective.views,
+                                            onSkip: { message in
+                                                progressDone()
+                                                FileHandle.standardError.write(Data("code-train: skipped a (real, fake) pair: \(message)\n".utf8))
+                                            })
         } catch { throw fail("\(error)") }
         let perEpoch = trainingData.batchesPerEpoch
         let totalSteps = epochs * perEpoch
         let peak = lr ?? CosineSchedule.linearlyScaled(2e-3, batchSize: pairsPerBatch)
-        let schedule = CosineSchedule(baseLR: peak, totalSteps: totalSteps, warmupSteps: Int((warmupEpochs * Double(perEpoch)).rounded()))
-        let trainerConfig = TrainerConfiguration(microBatch: microBatch, schedule: schedule,
-                                                 adamW: AdamWConfiguration(weightDecay: weightDecay),
+        let schedule: CosineSchedule, adamW: AdamWConfiguration
+        do {
+            schedule = try CosineSchedule.validated(baseLR: peak, totalSteps: totalSteps, warmupSteps: Int((warmupEpochs * Double(perEpoch)).rounded()))
+            adamW = try AdamWConfiguration.validated(weightDecay: weightDecay)
+        } catch { throw fail("\(error)") }
+        let trainerConfig = TrainerConfiguration(microBatch: microBatch, schedule: schedule, adamW: adamW,
                                                  clipNorm: clipNorm > 0 ? clipNorm : nil, rollAugmentedViews: roll,
                                                  keepActivations: keepActivations, objective: trainingObjective)
         let trainer = Trainer(model: ViT(configuration: vit, seed: seed), configuration: trainerConfig, seed: seed)
@@ -172,6 +189,15 @@ struct CodeTrain: ParsableCommand {
             }
         }
         progressDone()
+        if stepsThisRun == 0 && trainer.step < totalSteps {
+            // Nothing changes on a rerun or --resume: the pairing is seeded, the same pairs are
+            // skipped again. No checkpoint is written (a fresh run leaves none behind).
+            log.write(["event": "error", "step": trainer.step, "message": "no training step could be made", "skipped_pairs": trainingData.skipped])
+            FileHandle.standardError.write(Data(("code-train: no training step could be made (at step \(trainer.step) of \(totalSteps)): "
+                + "\(trainingData.skipped) (real, fake) pairs were skipped (unreadable files, named above), leaving fewer than "
+                + "--pairs-per-batch \(pairsPerBatch) readable pairs for a batch; remove or fix those files, or lower --pairs-per-batch\n").utf8))
+            throw ExitCode(1)
+        }
         if savedStep != trainer.step { try save("end") }
         if trainer.step >= totalSteps {
             try trainer.model.save(to: outDir.appendingPathComponent("model"), metadata: ["codekit.step": String(trainer.step), "codetrain.data": data])
@@ -186,7 +212,7 @@ struct CodeTrain: ParsableCommand {
         } else {
             print("code-train: stopped at step \(trainer.step) of \(totalSteps); continue with --resume")
         }
-        if trainingData.skipped > 0 { print("code-train: \(trainingData.skipped) pairs skipped (unreadable files; see the log)") }
+        if trainingData.skipped > 0 { print("code-train: \(trainingData.skipped) pairs skipped (unreadable files, named on standard error)") }
     }
 }
 
@@ -225,4 +251,14 @@ final class JSONLLog {
     }
 }
 
-CodeTrain.main()
+// Usage errors exit 2 (as the other tools), not ArgumentParser's 64; ExitCode keeps its code.
+do {
+    let command = try CodeTrain.parse()
+    try command.run()
+} catch let e as ExitCode {
+    exit(e.rawValue)
+} catch {
+    if CodeTrain.exitCode(for: error) == .success { CodeTrain.exit(withError: error) }
+    FileHandle.standardError.write(Data((CodeTrain.fullMessage(for: error) + "\n").utf8))
+    exit(2)
+}

@@ -13,6 +13,31 @@ public enum ClassifierKind: String, Sendable, CaseIterable {
     case head
 }
 
+extension ClassifierKind {
+    /// The range of the classifier's decision value (the `score` of a detection row), nil when
+    /// every finite number can occur:
+    /// - `linear`, `head`: p(fake) = σ(w·x + b), in [0, 1];
+    /// - `knn`: dist(nearest real) − dist(nearest fake) with cosine distances in [0, 2], so [−2, 2];
+    /// - `svm`: the one-class SVM decision Σ α K(sv, x) − ρ, unbounded.
+    public var scoreRange: ClosedRange<Double>? {
+        switch self {
+        case .linear, .head: 0...1
+        case .knn: -2...2
+        case .svm: nil
+        }
+    }
+
+    /// Throws ``ClassifierError/badThreshold(kind:value:reason:)`` for a threshold that is NaN,
+    /// infinite or outside ``scoreRange`` (where every verdict would be the same).
+    public func validateThreshold(_ t: Double) throws {
+        guard t.isFinite else { throw ClassifierError.badThreshold(kind: self, value: t, reason: "it must be a finite number") }
+        if let r = scoreRange, !r.contains(t) {
+            let what = self == .knn ? "dist(nearest real) - dist(nearest fake)" : "p(fake)"
+            throw ClassifierError.badThreshold(kind: self, value: t, reason: "its score, \(what), lies in [\(r.lowerBound), \(r.upperBound)]")
+        }
+    }
+}
+
 /// What the three classifiers have in common: fitting, decision values, verdicts, and the
 /// CoDEKit classifier file format.
 ///

@@ -10,6 +10,8 @@ public enum ClassifierError: Error, CustomStringConvertible, Equatable {
     case badFile(file: String, reason: String)
     /// Embeddings with non-finite values.
     case nonFinite(source: String, row: Int)
+    /// A decision threshold that is NaN, infinite, or outside the classifier's score range.
+    case badThreshold(kind: ClassifierKind, value: Double, reason: String)
 
     public var description: String {
         switch self {
@@ -18,6 +20,7 @@ public enum ClassifierError: Error, CustomStringConvertible, Equatable {
         case let .badHyperparameter(n, v, r): "invalid \(n) = \(v): \(r)"
         case let .badFile(f, r): "\(f): not a valid CoDEKit classifier file: \(r)"
         case let .nonFinite(s, r): "\(s): row \(r) has a NaN or infinite value"
+        case let .badThreshold(k, v, r): "--threshold \(v) is not usable with the \(k.rawValue) classifier: \(r)"
         }
     }
 }

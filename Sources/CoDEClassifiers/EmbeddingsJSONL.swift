@@ -3,7 +3,9 @@ import Foundation
 
 /// One line of the embeddings JSONL written by `code-embed`:
 /// `{"path": "a.jpg", "status": "ok", "embedding": [D floats], "label": "real"|"fake"}` (label
-/// optional, added for fitting) or `{"path": ..., "status": "error", "error": "..."}`.
+/// optional, added for fitting) or `{"path": ..., "status": "error", "error": "..."}`, each with
+/// the provenance `"crops": "center"|"five"` and `"encoder_sha256": "<hex>"` (the SHA-256 of the
+/// encoder's `model.safetensors`), which files from earlier versions lack.
 public struct EmbeddingRecord: Sendable, Equatable {
     public let path: String
     /// The embedding for `status: ok` rows, nil for error rows.
@@ -13,6 +15,10 @@ public struct EmbeddingRecord: Sendable, Equatable {
     public let error: String?
     /// The 1-based line number in the file.
     public let line: Int
+    /// The row's `crops` (how the embedding was made), nil when the file does not record it.
+    public var crops: String? = nil
+    /// The row's `encoder_sha256`, nil when the file does not record it.
+    public var encoderSHA256: String? = nil
 
     public var isOK: Bool { embedding != nil }
 }
@@ -80,6 +86,12 @@ public enum EmbeddingsJSONL {
             guard case let .string(s) = l, let v = Verdict(label: s) else { throw fail("\"label\" must be \"real\" or \"fake\"") }
             label = v
         }
+        func optionalString(_ key: String) throws -> String? {
+            guard let v = map[key] else { return nil }
+            guard case let .string(s) = v else { throw fail("\"\(key)\" must be a string") }
+            return s
+        }
+        let crops = try optionalString("crops"), sha = try optionalString("encoder_sha256")
         let status: String
         switch map["status"] {
         case .string(let s)?: status = s
@@ -97,11 +109,11 @@ public enum EmbeddingsJSONL {
                 default: throw fail("\"embedding\" must hold finite numbers only")
                 }
             }
-            return EmbeddingRecord(path: path, embedding: e, label: label, error: nil, line: n)
+            return EmbeddingRecord(path: path, embedding: e, label: label, error: nil, line: n, crops: crops, encoderSHA256: sha)
         case "error":
             var msg = "embedding failed"
             if case let .string(s)? = map["error"] { msg = s }
-            return EmbeddingRecord(path: path, embedding: nil, label: label, error: msg, line: n)
+            return EmbeddingRecord(path: path, embedding: nil, label: label, error: msg, line: n, crops: crops, encoderSHA256: sha)
         default:
             throw fail("\"status\" must be \"ok\" or \"error\", found \"\(status)\"")
         }

@@ -90,6 +90,9 @@ extension NearestNeighbors {
             throw ClassifierError.badFile(file: m.source, reason: e.description)
         }
         guard raw.allSatisfy({ $0 == 0 || $0 == 1 }) else { throw ClassifierError.badFile(file: m.source, reason: "labels must be 0 (real) or 1 (fake)") }
+        if let i = values.firstIndex(where: { !$0.isFinite }) {
+            throw ClassifierError.badFile(file: m.source, reason: "tensor 'bank' holds a non-finite value (\(values[i]) in row \(i / m.dimension))")
+        }
         do {
             try self.init(bank: EmbeddingMatrix(rows: n, dimension: m.dimension, values: values),
                           labels: raw.map { $0 == 1 ? .fake : .real }, k: try m.int("k"))

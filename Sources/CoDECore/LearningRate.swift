@@ -28,10 +28,13 @@ public struct CosineSchedule: Sendable, Equatable {
     /// Whether the cosine starts after the warm-up (timm `warmup_prefix`) instead of at t = 0.
     public var warmupPrefix: Bool
 
+    /// Traps on values ``validated(baseLR:totalSteps:warmupSteps:warmupStartLR:minLR:warmupPrefix:)``
+    /// rejects (a programming error); use that function for values that come from users.
     public init(baseLR: Double, totalSteps: Int, warmupSteps: Int = 0, warmupStartLR: Double = 1e-6,
                 minLR: Double = 0, warmupPrefix: Bool = false) {
-        precondition(totalSteps > 0 && warmupSteps >= 0, "CosineSchedule: totalSteps must be > 0 and warmupSteps >= 0")
-        precondition(baseLR >= 0 && minLR >= 0 && warmupStartLR >= 0, "CosineSchedule: rates must be non-negative")
+        if let p = Self.problem(baseLR: baseLR, totalSteps: totalSteps, warmupSteps: warmupSteps, warmupStartLR: warmupStartLR, minLR: minLR) {
+            preconditionFailure("CosineSchedule: \(p)")
+        }
         self.baseLR = baseLR
         self.totalSteps = totalSteps
         self.warmupSteps = warmupSteps
@@ -61,4 +64,43 @@ extension CosineSchedule {
     public static func linearlyScaled(_ baseLR: Double, batchSize: Int, referenceBatch: Int = 256) -> Double {
         baseLR * Double(batchSize) / Double(referenceBatch)
     }
+}
+
+extension CosineSchedule {
+    /// The first rule the values break (totalSteps > 0, warmupSteps >= 0, every rate a finite
+    /// number >= 0), as a ``HyperparameterError``; nil when they are usable.
+    public static func problem(baseLR: Double, totalSteps: Int, warmupSteps: Int = 0, warmupStartLR: Double = 1e-6,
+                               minLR: Double = 0) -> HyperparameterError? {
+        if totalSteps <= 0 { return HyperparameterError(name: "total steps", value: "\(totalSteps)", reason: "must be at least 1") }
+        if warmupSteps < 0 { return HyperparameterError(name: "warm-up steps", value: "\(warmupSteps)", reason: "must be >= 0") }
+        for (name, r) in [("learning rate", baseLR), ("minimum learning rate", minLR), ("warm-up start learning rate", warmupStartLR)]
+        where !(r >= 0 && r.isFinite) {
+            return HyperparameterError(name: name, value: "\(r)", reason: "must be a finite number >= 0")
+        }
+        return nil
+    }
+
+    /// The schedule, or the ``HyperparameterError`` naming the first bad value (the initialiser
+    /// would trap on it).
+    public static func validated(baseLR: Double, totalSteps: Int, warmupSteps: Int = 0, warmupStartLR: Double = 1e-6,
+                                 minLR: Double = 0, warmupPrefix: Bool = false) throws -> CosineSchedule {
+        if let p = problem(baseLR: baseLR, totalSteps: totalSteps, warmupSteps: warmupSteps, warmupStartLR: warmupStartLR, minLR: minLR) {
+            throw p
+        }
+        return CosineSchedule(baseLR: baseLR, totalSteps: totalSteps, warmupSteps: warmupSteps, warmupStartLR: warmupStartLR,
+                              minLR: minLR, warmupPrefix: warmupPrefix)
+    }
+}
+
+/// A training hyperparameter outside its allowed range (negative, NaN or infinite, ...).
+public struct HyperparameterError: Error, CustomStringConvertible, Equatable, Sendable {
+    public let name: String
+    public let value: String
+    public let reason: String
+    public init(name: String, value: String, reason: String) {
+        self.name = name
+        self.value = value
+        self.reason = reason
+    }
+    public var description: String { "\(name) \(value) \(reason)" }
 }

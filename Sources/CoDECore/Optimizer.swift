@@ -12,9 +12,10 @@ public struct AdamWConfiguration: Sendable, Equatable {
     /// The authors' timm recipe uses its default 2e-5.
     public var weightDecay: Float
 
+    /// Traps on values ``validated(beta1:beta2:eps:weightDecay:)`` rejects (a programming error);
+    /// use that function for values that come from users.
     public init(beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 2e-5) {
-        precondition((0..<1).contains(beta1) && (0..<1).contains(beta2), "AdamW: betas must be in [0, 1)")
-        precondition(eps > 0 && weightDecay >= 0, "AdamW: eps must be > 0 and weight decay >= 0")
+        if let p = Self.problem(beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay) { preconditionFailure("AdamW: \(p)") }
         self.beta1 = beta1
         self.beta2 = beta2
         self.eps = eps
@@ -22,13 +23,38 @@ public struct AdamWConfiguration: Sendable, Equatable {
     }
 }
 
+extension AdamWConfiguration {
+    /// The first rule the values break (betas in [0, 1), eps > 0, weight decay >= 0, all
+    /// finite), as a ``HyperparameterError``; nil when they are usable.
+    public static func problem(beta1: Float, beta2: Float, eps: Float, weightDecay: Float) -> HyperparameterError? {
+        for (name, b) in [("beta1", beta1), ("beta2", beta2)] where !(b >= 0 && b < 1) {
+            return HyperparameterError(name: name, value: "\(b)", reason: "must be in [0, 1)")
+        }
+        if !(eps > 0 && eps.isFinite) { return HyperparameterError(name: "eps", value: "\(eps)", reason: "must be a finite number > 0") }
+        if !(weightDecay >= 0 && weightDecay.isFinite) {
+            return HyperparameterError(name: "weight decay", value: "\(weightDecay)", reason: "must be a finite number >= 0")
+        }
+        return nil
+    }
+
+    /// The configuration, or the ``HyperparameterError`` naming the first bad value (the
+    /// initialiser would trap on it).
+    public static func validated(beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 2e-5) throws -> AdamWConfiguration {
+        if let p = problem(beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay) { throw p }
+        return AdamWConfiguration(beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay)
+    }
+}
+
 /// A specific reason an optimizer state could not be restored.
 public enum OptimizerStateError: Error, CustomStringConvertible, Equatable {
     case badStep(source: String, reason: String)
+    /// A moment tensor holds NaN or an infinity (element `index`).
+    case nonFinite(source: String, tensor: String, index: Int)
 
     public var description: String {
         switch self {
         case let .badStep(s, r): "\(s): bad AdamW step count: \(r)"
+        case let .nonFinite(s, t, i): "\(s): AdamW state tensor '\(t)' holds a non-finite (or, for v, negative) value at element \(i)"
         }
     }
 }
@@ -117,6 +143,12 @@ public final class AdamW {
         for spec in layout.specs {
             try file.copy(file.require(prefix + "m." + spec.name, shape: spec.shape), into: newM.pointer + spec.offset)
             try file.copy(file.require(prefix + "v." + spec.name, shape: spec.shape), into: newV.pointer + spec.offset)
+            for (buffer, name) in [(newM, "m."), (newV, "v.")] {
+                let p = buffer.pointer + spec.offset
+                if let i = (0..<spec.count).first(where: { !p[$0].isFinite || (name == "v." && p[$0] < 0) }) {
+                    throw OptimizerStateError.nonFinite(source: file.source, tensor: prefix + name + spec.name, index: i)
+                }
+            }
         }
         m.copy(from: newM)
         v.copy(from: newV)

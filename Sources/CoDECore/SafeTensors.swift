@@ -93,7 +93,8 @@ public struct SafeTensorsFile: Sendable {
         guard Int(n) <= data.count - 8 else {
             throw SafeTensorsError.truncated(file: source, reason: "header length \(n) exceeds the \(data.count - 8) bytes after it")
         }
-        let headerBytes = data.subdata(in: 8..<(8 + Int(n)))
+        // Indices relative to startIndex: `data` may be a slice of a larger Data.
+        let headerBytes = data.subdata(in: (data.startIndex + 8)..<(data.startIndex + 8 + Int(n)))
         dataStart = 8 + Int(n)
         let json: [(String, JSONValue)]
         do { json = try StrictJSON.parseObject(headerBytes) } catch let e as StrictJSON.Failure {

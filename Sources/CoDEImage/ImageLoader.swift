@@ -27,12 +27,16 @@ public final class ImageLoader<Item: Sendable>: Sequence, IteratorProtocol, @unc
     ///   - workers: decoding threads; 0 decodes on the consumer's thread inside `next()`.
     ///   - prefetch: jobs decoded ahead of the consumer (at least 1).
     ///   - decode: how a sample becomes an image (default: `reader.image(sample)`, the full decode).
+    ///   - onSkip: called with the job and the error message (which names the file) of each skipped
+    ///     job, on the consumer's thread inside `next()`, in job order; it must not call the loader.
     public init(dataset: ImageDataset, jobs: [[Int]], reader: SampleReader = SampleReader(), workers: Int = Threading.count,
                 prefetch: Int = 16, seed: UInt64 = 0, logger: Logger? = nil,
-                decode: (@Sendable (ImageSample) throws -> RGBImage)? = nil, transform: @escaping Transform) {
+                decode: (@Sendable (ImageSample) throws -> RGBImage)? = nil,
+                onSkip: (@Sendable (_ job: Int, _ message: String) -> Void)? = nil, transform: @escaping Transform) {
         precondition(jobs.allSatisfy { $0.allSatisfy { dataset.samples.indices.contains($0) } }, "ImageLoader: job index outside the dataset")
         state = LoaderState(samples: dataset.samples, jobs: jobs, decode: decode ?? { try reader.image($0) },
                             prefetch: Swift.max(1, prefetch), seed: seed, logger: logger, transform: transform)
+        state.onSkip = onSkip
         state.synchronous = workers <= 0
         for w in 0..<Swift.max(0, workers) {
             let s = state
@@ -68,6 +72,7 @@ final class LoaderState<Item: Sendable>: @unchecked Sendable {
     let logger: Logger?
     let transform: ImageLoader<Item>.Transform
     var synchronous = false
+    var onSkip: (@Sendable (Int, String) -> Void)?
 
     let cond = NSCondition()
     var nextJob = 0, consumed = 0
@@ -134,6 +139,7 @@ final class LoaderState<Item: Sendable>: @unchecked Sendable {
                 skippedCount += 1
                 if failureMessages.count < 100 { failureMessages.append(f.message) }
                 logger?.info("skipped an image that failed to load", metadata: ["job": "\(j)", "error": "\(f.message)"])
+                onSkip?(j, f.message)
             }
         }
         return nil

@@ -120,7 +120,7 @@ public struct TarArchive: Sendable {
         var i = 0
         while i < p.count {
             guard let space = p[i...].firstIndex(of: 32), let len = Int(String(decoding: p[i..<space], as: UTF8.self)),
-                  len > space - i + 1, i + len <= p.count, p[i + len - 1] == 10 else {
+                  len > space - i + 1, len <= p.count - i, p[i + len - 1] == 10 else {  // no `i + len`: len may be near Int.max
                 throw DatasetError.badTar(path: source, offset: pos, reason: "malformed pax record")
             }
             let record = String(decoding: p[(space + 1)..<(i + len - 1)], as: UTF8.self)

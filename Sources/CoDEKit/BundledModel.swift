@@ -27,7 +27,10 @@ public enum ModelDirectoryError: Error, CustomStringConvertible, Equatable {
         case let .notAModel(p, r):
             "\(p): not a model directory: \(r)"
         case let .missingClassifier(p, n):
-            "\(p): no '\(n)' classifier in this model directory (fit one with code-fit --classifier \(n) --output \(p))"
+            FitOutput.bundledDirectories.contains(where: { FitOutput.canonical($0) == FitOutput.canonical(URL(fileURLWithPath: p)) })
+                ? "\(p): the bundled model has no '\(n)' classifier (fit one with code-fit --classifier \(n) --data DATASET --output FILE.safetensors, "
+                    + "then pass --classifier FILE.safetensors)"
+                : "\(p): no '\(n)' classifier in this model directory (fit one with code-fit --classifier \(n) --data DATASET --output \(p))"
         case let .dimensionMismatch(c, cd, e, ed):
             "classifier \(c) takes \(cd)-d embeddings but the encoder \(e) produces \(ed)-d embeddings"
         }

@@ -20,11 +20,18 @@ public final class Detector: @unchecked Sendable {
     public let classifierName: String
     /// Decision threshold in the classifier's score scale; nil keeps the classifier's own verdict.
     public var threshold: Double?
+    /// What could not be checked when the model and classifier were paired (a classifier file
+    /// from an earlier version records no encoder or crops), and crops overridden by the caller,
+    /// one line each, for the tools to print on standard error.
+    public internal(set) var warnings: [String] = []
 
     /// Pairs an encoder with a classifier; throws ``ModelDirectoryError/dimensionMismatch`` if the
-    /// classifier does not take the encoder's embedding width.
+    /// classifier does not take the encoder's embedding width, and
+    /// ``ClassifierError/badThreshold(kind:value:reason:)`` for a threshold outside the classifier's
+    /// score range (``ClassifierKind/validateThreshold(_:)``).
     public init(embedder: Embedder, classifier: AnyClassifier, classifierName: String, encoderName: String = "encoder",
                 threshold: Double? = nil) throws {
+        if let threshold { try classifier.kind.validateThreshold(threshold) }
         guard classifier.dimension == embedder.width else {
             throw ModelDirectoryError.dimensionMismatch(classifier: classifierName, classifierDimension: classifier.dimension,
                                                         encoder: encoderName, encoderDimension: embedder.width)
@@ -37,13 +44,41 @@ public final class Detector: @unchecked Sendable {
 
     /// Loads the encoder of `model` and the classifier `classifier` names (`linear` | `knn` |
     /// `svm` in the model directory, or a classifier file path; see ``ModelDirectory/classifierURL(_:)``).
-    /// The embedder crops as the classifier file records (`crops` overrides it).
+    /// The embedder crops as the classifier file records (`crops` overrides it, with a warning
+    /// when it differs). A classifier that records its encoder's SHA-256 (`encoder_sha256`, written
+    /// by code-fit) must have been fitted on this model's encoder, else
+    /// ``ProvenanceError/encoderMismatch(classifier:classifierSHA256:encoder:encoderSHA256:)``; one
+    /// that does not is used with a ``warnings`` entry, except the bundled classifiers with the
+    /// bundled encoder (fitted together).
     public convenience init(model: ModelDirectory, classifier: String = "linear", threshold: Double? = nil, crops: CropLayout? = nil) throws {
-        let (file, meta) = try ClassifierFile.open(model.classifierURL(classifier))
+        let url = try model.classifierURL(classifier)
+        let (file, meta) = try ClassifierFile.open(url)
         let c = try AnyClassifier.load(file, metadata: meta)
+        var warnings: [String] = []
+        let classifierBundled = Provenance.bundledModel(containing: url) != nil
+        if !(classifierBundled && model.isBundled) {
+            let recorded = try Provenance.of(classifierAt: url, metadata: meta)
+            if let cs = recorded.encoderSHA256 {
+                let es = try EncoderIdentity.sha256(modelAt: model.url)
+                if cs != es {
+                    throw ProvenanceError.encoderMismatch(classifier: url.path, classifierSHA256: cs, encoder: model.url.path, encoderSHA256: es)
+                }
+            } else {
+                warnings.append("warning: classifier \(url.path) records no encoder SHA-256 (made by an earlier version?); "
+                    + "cannot check that it was fitted on embeddings of \(model.url.path)")
+            }
+        }
+        let recordedCrops = try CropLayout.recorded(in: meta)
+        if meta.values[CropLayout.metadataKey] == nil && crops == nil {
+            warnings.append("warning: classifier \(url.path) records no crop layout (made by an earlier version?); embedding with the centre crop")
+        }
+        if let crops, crops != recordedCrops {
+            warnings.append("warning: --crops \(crops) overrides the '\(recordedCrops)' crops classifier \(url.path) was fitted with; its scores are not calibrated for them")
+        }
         let embedder = try Embedder(modelAt: model.url)
-        embedder.crops = try crops ?? CropLayout.recorded(in: meta)
+        embedder.crops = crops ?? recordedCrops
         try self.init(embedder: embedder, classifier: c, classifierName: classifier, encoderName: model.url.path, threshold: threshold)
+        self.warnings = warnings
     }
 
     /// One row per file, in input order: verdict and score, or status `error` with the reason.

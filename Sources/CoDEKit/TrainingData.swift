@@ -19,10 +19,14 @@ public final class TrainingData: @unchecked Sendable {
     public let groups: [CoDEView]
     let reader: SampleReader
     let logger: Logger?
+    let onSkip: (@Sendable (String) -> Void)?
 
+    /// - Parameter onSkip: called with the error message (which names the file) of every pair
+    ///   skipped because a file could not be read or decoded, on the thread that iterates the
+    ///   batches, as it is skipped.
     public init(dataset: ImageDataset, views: ViewSampler, pairsPerBatch: Int, seed: UInt64,
                 workers: Int = Threading.count, reader: SampleReader = SampleReader(), logger: Logger? = nil,
-                groups: [CoDEView] = CoDEView.allCases) throws {
+                groups: [CoDEView] = CoDEView.allCases, onSkip: (@Sendable (String) -> Void)? = nil) throws {
         guard pairsPerBatch >= 1 else { throw TrainerError.badBatch("pairs per batch must be at least 1") }
         self.dataset = dataset
         pairs = PairSampler(dataset: dataset, seed: seed)
@@ -36,6 +40,7 @@ public final class TrainingData: @unchecked Sendable {
         self.groups = groups
         self.reader = reader
         self.logger = logger
+        self.onSkip = onSkip
     }
 
     /// Full batches per epoch (the last partial batch is dropped).
@@ -52,8 +57,10 @@ public final class TrainingData: @unchecked Sendable {
         let viewSampler = views
         let epochSeed = Xoshiro256(seed: seed ^ 0xC0DE_7EA1).fork(UInt64(epoch))
         let produced = groups.compactMap { CoDEViewBatch.Group(rawValue: $0.rawValue) }
+        var skipCallback: (@Sendable (Int, String) -> Void)?
+        if let f = onSkip { skipCallback = { _, message in f(message) } }
         let loader = ImageLoader<[Float]>(dataset: dataset, jobs: jobs, reader: reader, workers: workers, prefetch: 2 * pairsPerBatch,
-                                          seed: seed, logger: logger) { images, job, _ in
+                                          seed: seed, logger: logger, onSkip: skipCallback) { images, job, _ in
             // View t of the pair at absolute position p of the epoch draws from fork(8 p + t).
             var out = [Float](repeating: 0, count: 8 * stride)
             try out.withUnsafeMutableBufferPointer { buf in
@@ -125,3 +132,4 @@ public func linearProbeAccuracy(model: ViT, dataset: ImageDataset, workers: Int 
     }
     return ((accs[0] + accs[1]) / 2, vectors.count)
 }
+

@@ -7,6 +7,9 @@ public enum CheckpointError: Error, CustomStringConvertible {
     case badConfig(file: String, reason: String)
     case unsupported(file: String, reason: String)
     case tensors(SafeTensorsError)
+    /// A weight tensor holds NaN or an infinity (element `index`, row-major); such a model would
+    /// turn every embedding into NaN.
+    case nonFinite(file: String, tensor: String, index: Int, value: Float)
 
     public var description: String {
         switch self {
@@ -14,6 +17,7 @@ public enum CheckpointError: Error, CustomStringConvertible {
         case let .badConfig(f, r): "\(f): \(r)"
         case let .unsupported(f, r): "\(f): unsupported model: \(r)"
         case let .tensors(e): e.description
+        case let .nonFinite(f, t, i, v): "\(f): tensor '\(t)' holds a non-finite weight (\(v) at element \(i)); the checkpoint is corrupt or diverged"
         }
     }
 }
@@ -138,6 +142,7 @@ extension ViT {
                     // transformers stores the CLS token and positions with the same shapes as timm.
                     let e = try file.require(prefix + s, shape: shape)
                     try file.copy(e, into: model.parameters.pointer + offset)
+                    try checkFinite(model.parameters.pointer + offset, count: e.count, file: file.source, tensor: prefix + s)
                     offset += e.count
                     used.insert(prefix + s)
                 }
@@ -156,12 +161,18 @@ extension ViT {
             let file = try SafeTensorsFile(contentsOf: url)
             for spec in model.layout.specs {
                 try file.copy(try file.require(spec.name, shape: spec.shape), into: model.parameters.pointer + spec.offset)
+                try checkFinite(model.parameters.pointer + spec.offset, count: spec.count, file: file.source, tensor: spec.name)
             }
             let extra = file.names.filter { model.layout.spec($0) == nil }
             if !extra.isEmpty { throw SafeTensorsError.unexpectedTensors(file: file.source, tensors: extra) }
             model.metadata = file.metadata
         } catch let e as SafeTensorsError { throw CheckpointError.tensors(e) }
         return model
+    }
+
+    /// Throws ``CheckpointError/nonFinite(file:tensor:index:value:)`` at the first NaN or infinity.
+    static func checkFinite(_ p: UnsafePointer<Float>, count: Int, file: String, tensor: String) throws {
+        for i in 0..<count where !p[i].isFinite { throw CheckpointError.nonFinite(file: file, tensor: tensor, index: i, value: p[i]) }
     }
 
     /// The transformers `config.json` for this model.

@@ -26,6 +26,25 @@ import _CoDETestSupport
         #expect(EmbeddingsJSONL.matrix(recs)?.rows == x.rows - 1)
     }
 
+    @Test("the provenance fields are read when present and nil when absent (earlier files)")
+    func provenanceFields() throws {
+        let text = """
+        {"path":"a.jpg","status":"ok","embedding":[1,2],"crops":"five","encoder_sha256":"abc123"}
+        {"path":"b.jpg","status":"error","error":"bad","crops":"center","encoder_sha256":"def"}
+        {"path":"c.jpg","status":"ok","embedding":[3,4]}
+        """
+        let r = try EmbeddingsJSONL.parse(Data(text.utf8), source: "p.jsonl")
+        #expect(r[0].crops == "five" && r[0].encoderSHA256 == "abc123")
+        #expect(r[1].crops == "center" && r[1].encoderSHA256 == "def" && !r[1].isOK)
+        #expect(r[2].crops == nil && r[2].encoderSHA256 == nil)
+        do {
+            _ = try EmbeddingsJSONL.parse(Data(#"{"path":"a","embedding":[1],"encoder_sha256":5}"#.utf8), source: "p.jsonl")
+            Issue.record("a numeric encoder_sha256 was accepted")
+        } catch let e as EmbeddingsFileError {
+            #expect(e.description == "p.jsonl:1: \"encoder_sha256\" must be a string")
+        }
+    }
+
     @Test func rejectsMalformedLines() {
         func bad(_ text: String, _ fragment: String) {
             do { _ = try EmbeddingsJSONL.parse(Data(text.utf8), source: "e.jsonl"); Issue.record("accepted \(text)") } catch let e as EmbeddingsFileError {

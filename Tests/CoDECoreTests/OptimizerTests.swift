@@ -126,6 +126,57 @@ import _CoDETestSupport
         #expect(zip(g.array(), before).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "and leaves the gradients untouched")
     }
 
+    @Test("negative, NaN or infinite hyperparameters are errors naming the value, not traps")
+    func validatedHyperparameters() throws {
+        #expect(throws: HyperparameterError(name: "learning rate", value: "-0.001", reason: "must be a finite number >= 0")) {
+            try CosineSchedule.validated(baseLR: -1e-3, totalSteps: 10)
+        }
+        #expect(throws: HyperparameterError(name: "learning rate", value: "nan", reason: "must be a finite number >= 0")) {
+            try CosineSchedule.validated(baseLR: .nan, totalSteps: 10)
+        }
+        #expect(throws: HyperparameterError(name: "warm-up steps", value: "-3", reason: "must be >= 0")) {
+            try CosineSchedule.validated(baseLR: 1e-3, totalSteps: 10, warmupSteps: -3)
+        }
+        #expect(throws: HyperparameterError(name: "total steps", value: "0", reason: "must be at least 1")) {
+            try CosineSchedule.validated(baseLR: 1e-3, totalSteps: 0)
+        }
+        #expect(throws: HyperparameterError(name: "weight decay", value: "-1e-05", reason: "must be a finite number >= 0")) {
+            try AdamWConfiguration.validated(weightDecay: -1e-5)
+        }
+        #expect(throws: HyperparameterError(name: "weight decay", value: "inf", reason: "must be a finite number >= 0")) {
+            try AdamWConfiguration.validated(weightDecay: .infinity)
+        }
+        #expect(throws: HyperparameterError(name: "beta2", value: "1.0", reason: "must be in [0, 1)")) {
+            try AdamWConfiguration.validated(beta2: 1)
+        }
+        // Valid values give what the initialiser gives.
+        #expect(try CosineSchedule.validated(baseLR: 2e-3, totalSteps: 100, warmupSteps: 5) == CosineSchedule(baseLR: 2e-3, totalSteps: 100, warmupSteps: 5))
+        #expect(try AdamWConfiguration.validated(weightDecay: 0) == AdamWConfiguration(weightDecay: 0))
+    }
+
+    @Test("restoring a state whose moments hold NaN throws, naming the tensor, and changes nothing")
+    func restoreRejectsNonFiniteMoments() throws {
+        let opt = AdamW(layout: Self.layout)
+        let p = flat(0), g = flat(1)
+        opt.step(parameters: p, gradients: g, learningRate: 1e-2)
+        var w = SafeTensorsWriter()
+        opt.save(into: &w)
+        let good = try SafeTensorsFile(data: w.serialized())
+        var bad = SafeTensorsWriter(metadata: good.metadata)
+        for n in good.names {
+            var v = try good.floats(n)
+            if n == "adamw.v.b" { v[2] = .nan }
+            bad.add(n, shape: good.entry(n)!.shape, floats: v)
+        }
+        let fresh = AdamW(layout: Self.layout)
+        #expect(throws: OptimizerStateError.nonFinite(source: "<memory>", tensor: "adamw.v.b", index: 2)) {
+            try fresh.restore(from: SafeTensorsFile(data: bad.serialized()))
+        }
+        #expect(fresh.stepCount == 0 && fresh.v.array().allSatisfy { $0 == 0 })
+        try fresh.restore(from: good)
+        #expect(fresh.stepCount == 1 && fresh.v.array() == opt.v.array())
+    }
+
     @Test func timmWeightDecayRule() {
         // timm param_groups_weight_decay: ndim <= 1, '.bias', or no_weight_decay() names are excluded.
         #expect(timmAppliesWeightDecay(name: "blocks.0.attn.qkv.weight", shape: [576, 192]))

@@ -31,6 +31,22 @@ import Testing
         #expect(try f.require("a", shape: [2, 3]).byteRange == 0..<24)
     }
 
+    @Test("a Data slice (startIndex > 0) reads as the same file")
+    func dataSlice() throws {
+        let file = sample()
+        let padded = Data([0xAA, 0xBB, 0xCC, 0xDD, 0xEE]) + file + Data([0x11])
+        let slice = padded[5..<(5 + file.count)]
+        #expect(slice.startIndex == 5)
+        let f = try SafeTensorsFile(data: slice)
+        #expect(f.names == ["a", "b.bias", "idx"])
+        #expect(try f.floats("a") == [1, 2, 3, 4, 5, 6])
+        #expect(try f.doubles("b.bias") == [0.5, -1e300])
+        #expect(try f.integers("idx") == [7, -8, 9])
+        #expect(f.metadata == ["format": "pt", "note": "a \"quoted\" value"])
+        // A slice cut one byte short is truncated, not read past its end.
+        #expect(throws: SafeTensorsError.self) { try SafeTensorsFile(data: padded[5..<(4 + file.count)]) }
+    }
+
     @Test func halfAndBFloat() throws {
         // 1.0, -2.0, 65504 (max half), smallest subnormal 2^-24; bf16 1.5 = 0x3FC0
         var bytes: [UInt8] = []

@@ -73,6 +73,38 @@ struct FuzzRegressionTests {
         } catch is ImageError {}
     }
 
+    /// Fuzz/corpus/FuzzTar/pax_length_overflow.tar (Fuzz/make_regressions.py): a pax record
+    /// whose length field is Int.max, after a first record, so `i + len` overflowed (a trap).
+    @Test("a pax record with a 19-digit length is a malformed-record error, not a trap")
+    func paxLengthOverflow() throws {
+        let url = Fixtures.root.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fuzz/corpus/FuzzTar/pax_length_overflow.tar")
+        let data = try Data(contentsOf: url)
+        #expect(data.count == 3072)  // pax header + payload, member header + data, two end blocks
+        do {
+            _ = try TarArchive(data: data, source: "pax_length_overflow.tar")
+            Issue.record("the archive was accepted")
+        } catch let e as DatasetError {
+            #expect("\(e)".contains("malformed pax record"), "\(e)")
+        }
+        // The same record as the first one (i = 0) was already caught; as the last one of a
+        // payload that ends right after it, too.
+        for payload in ["9223372036854775807 size=1\n", "9223372036854775806 path=x\n"] {
+            var h = [UInt8](repeating: 0, count: 512)
+            let p = Array(payload.utf8)
+            for (i, b) in Array("PaxHeader/x".utf8).enumerated() { h[i] = b }
+            for (i, b) in Array(String(format: "%011o", p.count).utf8).enumerated() { h[124 + i] = b }
+            h[156] = UInt8(ascii: "x")
+            for i in 148..<156 { h[i] = 32 }
+            let sum = h.reduce(0) { $0 + Int($1) }
+            for (i, b) in Array(String(format: "%06o", sum).utf8).enumerated() { h[148 + i] = b }
+            h[154] = 0
+            var tar = Data(h) + Data(p)
+            tar += Data(count: (512 - p.count % 512) % 512 + 1024)
+            #expect(throws: DatasetError.self) { try TarArchive(data: tar, source: "inline") }
+        }
+    }
+
     @Test("TIFF dimensions whose product overflows 64 bits are rejected as too large")
     func tiffOverflow() throws {
         let url = Self.dir.appendingPathComponent("tiff_dimension_overflow.tif")

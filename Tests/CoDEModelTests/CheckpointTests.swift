@@ -86,6 +86,21 @@ import _CoDETestSupport
         let cfg = dir.appendingPathComponent("config.json")
         try String(contentsOf: cfg, encoding: .utf8).replacingOccurrences(of: "\"gelu\"", with: "\"gelu_new\"").write(to: cfg, atomically: true, encoding: .utf8)
         expectError(dir, containing: "hidden_act 'gelu_new'")
+        // NaN or infinite weights (a diverged run): named on load, never reach the metrics.
+        dir = try copyFixtureFolder()
+        try rewrite(dir) { t, _ in t["encoder.layer.0.attention.attention.key.weight"]![7] = .nan }
+        expectError(dir, containing: "tensor 'encoder.layer.0.attention.attention.key.weight' holds a non-finite weight (nan at element 7)")
+        dir = try copyFixtureFolder()
+        try rewrite(dir) { t, _ in t["layernorm.bias"]![0] = -.infinity }
+        expectError(dir, containing: "tensor 'layernorm.bias' holds a non-finite weight (-inf at element 0)")
+        // The timm single-file form is checked the same way.
+        let timm = try tempDir().appendingPathComponent("timm.safetensors")
+        let m = try ViT.load(from: copyFixtureFolder())
+        m.parameters[m.layout.spec("cls_token")!.offset + 3] = .nan
+        try m.saveTimm(to: timm)
+        do { _ = try ViT.load(from: timm, configuration: m.configuration); Issue.record("loaded NaN weights") } catch {
+            #expect("\(error)".contains("tensor 'cls_token' holds a non-finite weight (nan at element 3)"), "\(error)")
+        }
         // Not there at all.
         expectError(dir.appendingPathComponent("nope"), containing: "checkpoint not found")
     }

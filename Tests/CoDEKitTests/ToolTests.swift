@@ -1,0 +1,259 @@
+import CoDEKit
+import Foundation
+import Testing
+import _CoDETestSupport
+
+/// The example executables run as a user runs them: exit codes and messages. `swift build` builds
+/// them next to the test bundle before `swift test` runs; a missing binary is a failure, never a skip.
+enum Tool {
+    struct Run {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    /// The folder holding the built tools: the test bundle's folder (Linux: the `.xctest`
+    /// executable; macOS: the bundle's parent).
+    static let binDir: URL? = {
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var candidates = [exe.deletingLastPathComponent(), Bundle.main.bundleURL.deletingLastPathComponent()]
+        var u = exe
+        for _ in 0..<4 { u = u.deletingLastPathComponent(); candidates.append(u) }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.appendingPathComponent("code-detect").path) }
+    }()
+
+    /// Runs `name args` with stdin closed; fails the test if the binary is not there.
+    static func run(_ name: String, _ args: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> Run {
+        guard let dir = binDir else {
+            Issue.record("the built \(name) was not found next to the test bundle (\(CommandLine.arguments[0])); run `swift build` first",
+                         sourceLocation: sourceLocation)
+            throw CancellationError()
+        }
+        let p = Process()
+        p.executableURL = dir.appendingPathComponent(name)
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env["OPENBLAS_NUM_THREADS"] = "1"
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        // Read both pipes while the tool runs (a full pipe would block it).
+        nonisolated(unsafe) var errData = Data()
+        let reader = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
+        reader.start()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        while !reader.isFinished { usleep(1000) }
+        return Run(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    static func tempDir() throws -> URL {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("codekit-tools-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+        return d
+    }
+}
+
+@Suite("Tools: code-train")
+struct CodeTrainToolTests {
+    /// real/ with two images, fake/ with one image and one file that is not an image.
+    func datasetWithOneUnreadableFake() throws -> URL {
+        let d = try Tool.tempDir()
+        let fm = FileManager.default
+        for sub in ["real", "fake"] { try fm.createDirectory(at: d.appendingPathComponent(sub), withIntermediateDirectories: true) }
+        try fm.copyItem(at: Fixtures.url("images/jpeg_420_223x225.jpg"), to: d.appendingPathComponent("real/a.jpg"))
+        try fm.copyItem(at: Fixtures.url("images/jpeg_422_101x67.jpg"), to: d.appendingPathComponent("real/b.jpg"))
+        try fm.copyItem(at: Fixtures.url("images/jpeg_420_odd_45x31.jpg"), to: d.appendingPathComponent("fake/c.jpg"))
+        try Data("this is not a JPEG".utf8).write(to: d.appendingPathComponent("fake/broken.jpg"))
+        return d
+    }
+
+    @Test("a run that cannot make a step names the skipped file and exits 1, fresh and with --resume")
+    func noProgress() throws {
+        let data = try datasetWithOneUnreadableFake()
+        let out = data.appendingPathComponent("run")
+        let args = ["--data", data.path, "--output", out.path, "--config", "tiny32", "--epochs", "1", "--pairs-per-batch", "2",
+                    "--micro-batch", "2", "--threads", "1"]
+        let r = try Tool.run("code-train", args)
+        #expect(r.status == 1, "\(r.stderr)")
+        #expect(r.stderr.contains("skipped a (real, fake) pair") && r.stderr.contains("broken.jpg"), "\(r.stderr)")
+        #expect(r.stderr.contains("no training step could be made (at step 0 of 1)"), "\(r.stderr)")
+        // No step-0 checkpoint is left behind, so the same command can be rerun as it is.
+        #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("checkpoint").path))
+        let again = try Tool.run("code-train", args)
+        #expect(again.status == 1 && again.stderr.contains("broken.jpg"), "\(again.stderr)")
+        // --resume from a real checkpoint that cannot go further fails the same way.
+        let good = try Tool.tempDir()
+        let fm = FileManager.default
+        for sub in ["real", "fake"] { try fm.copyItem(at: data.appendingPathComponent(sub), to: good.appendingPathComponent(sub)) }
+        try fm.removeItem(at: good.appendingPathComponent("fake/broken.jpg"))
+        try fm.copyItem(at: Fixtures.url("images/jpeg_422_101x67.jpg"), to: good.appendingPathComponent("fake/d.jpg"))
+        let goodArgs = ["--data", good.path, "--output", out.path, "--config", "tiny32", "--epochs", "2", "--pairs-per-batch", "2",
+                        "--micro-batch", "2", "--threads", "1", "--max-steps", "1"]
+        let first = try Tool.run("code-train", goodArgs)
+        #expect(first.status == 0 && first.stdout.contains("stopped at step 1 of 2"), "\(first.stdout)\(first.stderr)")
+        try fm.removeItem(at: good.appendingPathComponent("fake/d.jpg"))
+        try Data("not an image either".utf8).write(to: good.appendingPathComponent("fake/d.jpg"))
+        let resumed = try Tool.run("code-train", goodArgs.dropLast(2) + ["--resume"])
+        #expect(resumed.status == 1, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("d.jpg") && resumed.stderr.contains("no training step could be made (at step 1 of 2)"), "\(resumed.stderr)")
+    }
+
+    @Test("negative, NaN or infinite --lr, --warmup-epochs, --weight-decay are usage errors (exit 2), not traps",
+          arguments: [("--lr", "-1"), ("--lr", "nan"), ("--warmup-epochs", "-2"), ("--warmup-epochs", "inf"),
+                      ("--weight-decay", "-0.5"), ("--clip-norm", "-1")])
+    func badHyperparameters(flag: String, value: String) throws {
+        let r = try Tool.run("code-train", ["--data", "/nonexistent", "--output", "/nonexistent/out", flag, value])
+        #expect(r.status == 2, "\(r.stderr)")
+        #expect(r.stderr.contains("\(flag) must be a finite number >= 0"), "\(r.stderr)")
+    }
+}
+
+/// Embeddings JSONL written by code-embed with the bundled model, once per test process.
+enum BundledEmbeddings {
+    static let file: Result<URL, any Error> = Result {
+        let dir = try Tool.tempDir()
+        let out = dir.appendingPathComponent("five.jsonl")
+        let r = try Tool.run("code-embed", ["--model", BundledModel.directory.path, "--crops", "five", "--output", out.path,
+                                            Fixtures.url("images/jpeg_420_223x225.jpg").path, Fixtures.url("images/png_rgb_227x229.png").path])
+        guard r.status == 0 else { throw Tool.Failure(message: "code-embed exited \(r.status): \(r.stderr)") }
+        return out
+    }
+}
+
+extension Tool {
+    struct Failure: Error, CustomStringConvertible { let message: String; var description: String { message } }
+}
+
+@Suite("Tools: code-detect --threshold")
+struct ThresholdToolTests {
+    @Test("accepted inside the score range, negative numbers included",
+          arguments: [("svm", "-3"), ("knn", "-1.5"), ("linear", "0.25"), ("svm", "0.75")])
+    func accepted(classifier: String, value: String) throws {
+        let emb = try BundledEmbeddings.file.get()
+        let r = try Tool.run("code-detect", ["--embeddings", emb.path, "--classifier", classifier, "--threshold", value, "--format", "csv"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.split(separator: "\n").count == 3, "\(r.stdout)")
+    }
+
+    @Test("rejected with exit 2 and a message naming the range",
+          arguments: [("linear", "nan", "it must be a finite number"), ("linear", "1.5", "p(fake), lies in [0.0, 1.0]"),
+                      ("knn", "-3", "lies in [-2.0, 2.0]"), ("svm", "inf", "it must be a finite number")])
+    func rejected(classifier: String, value: String, message: String) throws {
+        let emb = try BundledEmbeddings.file.get()
+        for mode in [["--embeddings", emb.path], [Fixtures.url("images/png_rgb_227x229.png").path]] {
+            let r = try Tool.run("code-detect", mode + ["--classifier", classifier, "--threshold", value])
+            #expect(r.status == 2, "\(r.stderr)")
+            #expect(r.stderr.contains("--threshold \(Double(value)!) is not usable with the \(classifier) classifier") && r.stderr.contains(message),
+                    "\(r.stderr)")
+            #expect(r.stdout.isEmpty)
+        }
+    }
+}
+
+@Suite("Tools: code-fit output")
+struct FitToolTests {
+    /// real/ and fake/ with two small images each.
+    func dataset() throws -> URL {
+        let d = try Tool.tempDir()
+        let fm = FileManager.default
+        for sub in ["real", "fake"] { try fm.createDirectory(at: d.appendingPathComponent(sub), withIntermediateDirectories: true) }
+        try fm.copyItem(at: Fixtures.url("images/jpeg_422_101x67.jpg"), to: d.appendingPathComponent("real/a.jpg"))
+        try fm.copyItem(at: Fixtures.url("images/png_l_57x43.png"), to: d.appendingPathComponent("real/b.png"))
+        try fm.copyItem(at: Fixtures.url("images/jpeg_420_odd_45x31.jpg"), to: d.appendingPathComponent("fake/c.jpg"))
+        try fm.copyItem(at: Fixtures.url("images/png_rgba_101x67.png"), to: d.appendingPathComponent("fake/d.png"))
+        return d
+    }
+
+    @Test("without --output or --model code-fit refuses (exit 2) and the bundled classifier is untouched; --output DIR works")
+    func neverTheBundledModel() throws {
+        let data = try dataset()
+        let bundledKNN = BundledModel.directory.appendingPathComponent("knn.safetensors")
+        let before = try Data(contentsOf: bundledKNN)
+        let r = try Tool.run("code-fit", ["--classifier", "knn", "--data", data.path, "--crops", "center"])
+        #expect(r.status == 2, "\(r.stderr)")
+        #expect(r.stderr.contains("code-fit never writes into the bundled model") && r.stderr.contains("--output"), "\(r.stderr)")
+        let m = try Tool.run("code-fit", ["--classifier", "knn", "--data", data.path, "--model", BundledModel.directory.path])
+        #expect(m.status == 2 && m.stderr.contains("is inside the bundled model"), "\(m.stderr)")
+        #expect(try Data(contentsOf: bundledKNN) == before)
+        // --output DIR (code-detect's hint) writes DIR/knn.safetensors.
+        let out = try Tool.tempDir()
+        let ok = try Tool.run("code-fit", ["--classifier", "knn", "--data", data.path, "--crops", "center", "--output", out.path])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("knn.safetensors").path))
+        #expect(try Data(contentsOf: bundledKNN) == before)
+    }
+}
+
+@Suite("Tools: crops and encoder provenance")
+struct ProvenanceToolTests {
+    func bundledSHA() throws -> String { try EncoderIdentity.sha256(modelAt: BundledModel.directory) }
+
+    @Test("code-embed rows record crops and encoder; code-detect --embeddings with the bundled classifiers: no warning")
+    func embedRecords() throws {
+        let emb = try BundledEmbeddings.file.get()
+        let rows = try EmbeddingsJSONL.read(emb)
+        let sha = try bundledSHA()
+        #expect(rows.count == 2 && rows.allSatisfy { $0.crops == "five" && $0.encoderSHA256 == sha })
+        let r = try Tool.run("code-detect", ["--embeddings", emb.path, "--classifier", "linear"])
+        #expect(r.status == 0 && !r.stderr.contains("warning"), "\(r.stderr)")
+    }
+
+    @Test("other crops or another encoder: code-detect --embeddings stops (exit 2) naming both values; files without the fields warn")
+    func mismatches() throws {
+        let emb = try BundledEmbeddings.file.get()
+        let text = try String(contentsOf: emb, encoding: .utf8)
+        let dir = try Tool.tempDir()
+        let sha = try bundledSHA(), other = String(repeating: "0f", count: 32)
+        let variants = [
+            ("center.jsonl", text.replacingOccurrences(of: "\"crops\":\"five\"", with: "\"crops\":\"center\""), ["'five'", "'center'"]),
+            ("other.jsonl", text.replacingOccurrences(of: sha, with: other), [sha, other]),
+        ]
+        for (name, body, named) in variants {
+            let f = dir.appendingPathComponent(name)
+            try body.write(to: f, atomically: true, encoding: .utf8)
+            let r = try Tool.run("code-detect", ["--embeddings", f.path, "--classifier", "knn"])
+            #expect(r.status == 2, "\(r.stderr)")
+            for v in named { #expect(r.stderr.contains(v), "\(r.stderr)") }
+            #expect(r.stdout.isEmpty)
+        }
+        let old = dir.appendingPathComponent("old.jsonl")
+        try text.replacingOccurrences(of: ",\"crops\":\"five\",\"encoder_sha256\":\"\(sha)\"", with: "").write(to: old, atomically: true, encoding: .utf8)
+        let r = try Tool.run("code-detect", ["--embeddings", old.path, "--classifier", "svm"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("records no crop layout") && r.stderr.contains("records no encoder SHA-256"), "\(r.stderr)")
+    }
+
+    @Test("code-fit records crops and the encoder's SHA-256; code-detect refuses that classifier with another encoder")
+    func fitRecords() throws {
+        let emb = try BundledEmbeddings.file.get()
+        let dir = try Tool.tempDir()
+        let labelled = dir.appendingPathComponent("train.jsonl")
+        let lines = try String(contentsOf: emb, encoding: .utf8).split(separator: "\n")
+        try zip(lines, ["real", "fake"]).map { String($0.dropLast()) + ",\"label\":\"\($1)\"}\n" }.joined()
+            .write(to: labelled, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("knn.safetensors")
+        let fit = try Tool.run("code-fit", ["--classifier", "knn", "--embeddings", labelled.path, "--output", out.path])
+        #expect(fit.status == 0, "\(fit.stderr)")
+        let (_, meta) = try ClassifierFile.open(out)
+        let sha = try bundledSHA()
+        #expect(meta.values["crops"] == "five" && meta.values["encoder_sha256"] == sha)
+        let mismatch = try Tool.run("code-fit", ["--classifier", "knn", "--embeddings", labelled.path, "--output", out.path, "--crops", "center"])
+        #expect(mismatch.status == 2 && mismatch.stderr.contains("crop layouts differ"), "\(mismatch.stderr)")
+        // The same classifier with another encoder (the 32-d test fixture would not fit; a copy
+        // of the bundled model with one weight changed has the same shape and another digest).
+        let model = dir.appendingPathComponent("model")
+        try FileManager.default.createDirectory(at: model, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: BundledModel.directory.appendingPathComponent("config.json"), to: model.appendingPathComponent("config.json"))
+        let vit = try ViT.load(from: BundledModel.directory)
+        vit.parameters[0] += 1e-3
+        try vit.save(to: model)
+        let r = try Tool.run("code-detect", ["--model", model.path, "--classifier", out.path, Fixtures.url("images/png_rgb_227x229.png").path])
+        #expect(r.status == 2, "\(r.stderr)")
+        let modelSHA = try EncoderIdentity.sha256(modelAt: model)
+        #expect(r.stderr.contains("encoders differ") && r.stderr.contains(sha) && r.stderr.contains(modelSHA), "\(r.stderr)")
+    }
+}
