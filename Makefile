@@ -1,6 +1,6 @@
 # CoDEKit. Every entry point installs what it needs first (Debian 12, as root or with sudo).
 SHELL := /bin/bash
-APT_PACKAGES := pkg-config libopenblas-dev liblapacke-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libtiff-dev
+APT_PACKAGES := pkg-config libopenblas-dev liblapacke-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libtiff-dev libopenmpi-dev openmpi-bin
 SWIFT ?= swift
 # Release builds are tuned for the CPU they run on (AVX2/AVX-512 vector math); CPU=x86-64 gives
 # a portable binary.

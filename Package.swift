@@ -16,6 +16,8 @@ let package = Package(
         .library(name: "CoDEAugment", targets: ["CoDEAugment"]),
         .library(name: "CoDEContrastive", targets: ["CoDEContrastive"]),
         .library(name: "CoDEClassifiers", targets: ["CoDEClassifiers"]),
+        .library(name: "CoDEDistributed", targets: ["CoDEDistributed"]),
+        .library(name: "CoDEMPI", targets: ["CoDEMPI"]),
         .executable(name: "code-embed", targets: ["code-embed"]),
         .executable(name: "code-train", targets: ["code-train"]),
         .executable(name: "code-fit", targets: ["code-fit"]),
@@ -33,6 +35,12 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
+        // Open MPI for data-parallel training; only CoDEMPI (and the tools) link it.
+        .systemLibrary(
+            name: "COpenMPI",
+            pkgConfig: "ompi",
+            providers: [.apt(["libopenmpi-dev"])]
+        ),
         // setjmp-based error handling of libjpeg/libpng/giflib/libtiff/libwebp must live in C.
         .target(name: "CCodecs", linkerSettings: ["jpeg", "png16", "webp", "webpdemux", "gif", "tiff"].map { .linkedLibrary($0) }),
 
@@ -43,16 +51,18 @@ let package = Package(
         .target(name: "CoDEAugment", dependencies: ["CoDECore", "CoDEImage"]),
         .target(name: "CoDEContrastive", dependencies: ["CoDECore"]),
         .target(name: "CoDEClassifiers", dependencies: ["CoDECore"]),
+        .target(name: "CoDEDistributed"),
+        .target(name: "CoDEMPI", dependencies: ["CoDEDistributed", "COpenMPI"]),
         .target(
             name: "CoDEKit",
-            dependencies: ["CoDECore", "CoDEImage", "CoDEModel", "CoDEAugment", "CoDEContrastive", "CoDEClassifiers", logging],
+            dependencies: ["CoDECore", "CoDEImage", "CoDEModel", "CoDEAugment", "CoDEContrastive", "CoDEClassifiers", "CoDEDistributed", logging],
             resources: [.copy("Resources/DefaultModel")]
         ),
         .target(name: "_CoDETestSupport", dependencies: ["CoDECore"], path: "Tests/_CoDETestSupport"),
 
         // MARK: Example executables
         .executableTarget(name: "code-embed", dependencies: ["CoDEKit", argumentParser], path: "Examples/code-embed"),
-        .executableTarget(name: "code-train", dependencies: ["CoDEKit", argumentParser], path: "Examples/code-train"),
+        .executableTarget(name: "code-train", dependencies: ["CoDEKit", "CoDEMPI", argumentParser], path: "Examples/code-train"),
         .executableTarget(name: "code-fit", dependencies: ["CoDEKit", "CoDEClassifiers", argumentParser], path: "Examples/code-fit"),
         .executableTarget(name: "code-detect", dependencies: ["CoDEKit", "CoDEClassifiers", "CoDECore", argumentParser], path: "Examples/code-detect"),
         .executableTarget(name: "code-eval", dependencies: ["CoDEKit", "CoDEClassifiers", argumentParser], path: "Examples/code-eval"),
@@ -68,6 +78,7 @@ let package = Package(
             path: "Benchmarks/images", exclude: ["pillow_peer.py", "pil_checksums.py", "RESULTS.md", "results"]
         ),
         .executableTarget(name: "code-bench-augment", dependencies: ["CoDEAugment"], path: "Benchmarks/augment"),
+        .executableTarget(name: "code-bench-distributed", dependencies: ["CoDEKit", "CoDEMPI", argumentParser], path: "Benchmarks/distributed"),
 
         // MARK: Tests
         .testTarget(name: "CoDECoreTests", dependencies: ["CoDECore", "_CoDETestSupport"]),

@@ -1,6 +1,7 @@
 // code-train: train a CoDE encoder from scratch on a dataset of real and generated images.
 import ArgumentParser
 import CoDEKit
+import CoDEMPI
 import Foundation
 
 /// Set by SIGINT/SIGTERM; the loop saves a checkpoint and exits after the current step.
@@ -16,11 +17,14 @@ struct CodeTrain: ParsableCommand {
         OUTPUT gets checkpoint/ (encoder in transformers layout + optimizer state; resumable), model/
         (the final encoder) and train-log.jsonl. Ctrl-C saves a checkpoint and exits; --resume continues
         bit for bit.
+        Under mpirun (or srun), the ranks share every logical batch: each decodes, augments, embeds and
+        back-propagates its part, the InfoNCE negatives span all ranks, and rank 0 alone writes OUTPUT.
+        The result does not depend on the number of ranks (docs/distributed.md).
         """)
 
     @Option(help: "Training data (see DATASET).") var data: String
     @Option(help: "Output folder.") var output: String
-    @Option(help: "Encoder shape: tiny (224x224, CoDE's ViT-Tiny) or tiny32 (32x32 inputs, patch 4, for CIFAKE).")
+    @Option(help: "Encoder shape: tiny (224x224, CoDE's ViT-Tiny), tiny32 (32x32 inputs, patch 4, for CIFAKE), or the path of a transformers ViTConfig config.json.")
     var config: String = "tiny"
     @Option(help: "Epochs (one epoch = min(#real, #fake) pairs).") var epochs: Int = 10
     @Option(help: "(real, fake) pairs per logical batch: the InfoNCE negatives.") var pairsPerBatch: Int = 32
@@ -41,7 +45,7 @@ struct CodeTrain: ParsableCommand {
     @Flag(help: "Continue from OUTPUT/checkpoint.") var resume = false
     @Option(help: "Start from this encoder (transformers folder) instead of a random initialisation; the optimizer and schedule start afresh.")
     var initFrom: String?
-    @Option(help: "Worker threads (default: all cores).") var threads: Int?
+    @Option(help: "Worker threads (default: all cores, divided among the ranks on this machine under mpirun).") var threads: Int?
     @Option(help: ArgumentHelp("How every view reaches the encoder's size after augmentation: resize-crop (the authors': resize the short side to size/0.9, centre crop) or center-crop (no resize, as at inference: native pixels).", valueName: "resize-crop|center-crop"))
     var finalView = "resize-crop"
     @Flag(help: "When --pairs-per-batch <= --micro-batch, keep all eight view groups' activations and skip the gradient cache's second forward (about 25% less compute; memory: 8 caches of --pairs-per-batch images, about 8.9 GB at 32 pairs of 224x224).")
@@ -50,7 +54,9 @@ struct CodeTrain: ParsableCommand {
     var objective = "code"
 
     func validate() throws {
-        if !["tiny", "tiny32"].contains(config) { throw ValidationError("--config must be tiny or tiny32") }
+        if !["tiny", "tiny32"].contains(config) && !config.hasSuffix(".json") {
+            throw ValidationError("--config must be tiny, tiny32 or a config.json file, not '\(config)'")
+        }
         if !["resize-crop", "center-crop"].contains(finalView) { throw ValidationError("--final-view must be resize-crop or center-crop") }
         if TrainingObjective(rawValue: objective) == nil {
             throw ValidationError("--objective must be one of \(TrainingObjective.allCases.map(\.rawValue).joined(separator: ", ")), not '\(objective)'")
@@ -74,10 +80,19 @@ struct CodeTrain: ParsableCommand {
     }
 
     func run() throws {
-        if let t = threads { Threading.count = t }
+        let comm: Communicator
+        do { comm = try MPICommunicator.world() } catch { throw fail("cannot join the MPI job: \(error)") }
+        if let t = threads { Threading.count = t } else if comm.size > 1 { Threading.count = MPICommunicator.threadsPerLocalRank }
+        let root = comm.isRoot
         let outDir = URL(fileURLWithPath: output)
         let ckpt = outDir.appendingPathComponent("checkpoint")
-        let vit: ViTConfiguration = config == "tiny32" ? .tiny32 : .tiny
+        let vit: ViTConfiguration
+        switch config {
+        case "tiny": vit = .tiny
+        case "tiny32": vit = .tiny32
+        default:
+            do { vit = try ViT.readTransformersConfig(URL(fileURLWithPath: config)) } catch { throw fail("--config: \(error)") }
+        }
         let dataset: ImageDataset, valSet: ImageDataset?
         do {
             dataset = try DatasetSpec.open(data)
@@ -108,7 +123,7 @@ struct CodeTrain: ParsableCommand {
         let trainerConfig = TrainerConfiguration(microBatch: microBatch, schedule: schedule, adamW: adamW,
                                                  clipNorm: clipNorm > 0 ? clipNorm : nil, rollAugmentedViews: roll,
                                                  keepActivations: keepActivations, objective: trainingObjective)
-        let trainer = Trainer(model: ViT(configuration: vit, seed: seed), configuration: trainerConfig, seed: seed)
+        let trainer = Trainer(model: ViT(configuration: vit, seed: seed), configuration: trainerConfig, seed: seed, communicator: comm)
         if let initFrom, !resume {
             do {
                 let start = try ViT.load(from: URL(fileURLWithPath: initFrom))
@@ -121,20 +136,25 @@ struct CodeTrain: ParsableCommand {
         } else if FileManager.default.fileExists(atPath: ckpt.path) {
             throw fail("\(ckpt.path) exists: pass --resume to continue it, or choose another --output")
         }
-        try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
-        let log = try JSONLLog(url: outDir.appendingPathComponent("train-log.jsonl"))
+        if comm.size > 1 {
+            // Every rank loaded its state itself (seed, --init-from, --resume): they must agree.
+            do { try trainer.checkSynchronized() } catch { throw fail("\(error)") }
+        }
+        if root { try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true) }
+        let log = try JSONLLog(url: root ? outDir.appendingPathComponent("train-log.jsonl") : nil)
         if trainer.step == 0 {
             log.write(["event": "start", "data": data, "images": dataset.count, "real": dataset.realCount, "fake": dataset.fakeCount,
                        "config": config, "final_view": finalView, "keep_activations": keepActivations, "epochs": epochs, "pairs_per_batch": pairsPerBatch, "micro_batch": microBatch,
                        "steps_per_epoch": perEpoch, "total_steps": totalSteps, "peak_lr": peak, "warmup_steps": schedule.warmupSteps,
                        "weight_decay": Double(weightDecay), "clip_norm": Double(clipNorm), "max_ops": maxOps, "roll": roll, "seed": Double(seed),
-                       "threads": Threading.count, "kernel": BLAS.kernelSelection, "kernel_advice": BLAS.kernelAdvice ?? "", "init_from": initFrom ?? "random (seed)"]
+                       "threads": Threading.count, "ranks": comm.size, "kernel": BLAS.kernelSelection, "kernel_advice": BLAS.kernelAdvice ?? "", "init_from": initFrom ?? "random (seed)"]
                       // The default objective's log keeps its old fields only.
                       .merging(trainingObjective == .code ? [:] : ["objective": objective]) { a, _ in a })
         } else {
             log.write(["event": "resume", "step": trainer.step])
         }
-        if let advice = BLAS.kernelAdvice { FileHandle.standardError.write(Data("code-train: note: \(advice)\n".utf8)) }
+        if comm.size > 1 && root { FileHandle.standardError.write(Data("code-train: \(comm.size) ranks (\(comm.description)), \(Threading.count) threads each\n".utf8)) }
+        if let advice = BLAS.kernelAdvice, root { FileHandle.standardError.write(Data("code-train: note: \(advice)\n".utf8)) }
         signal(SIGINT) { _ in stopRequested = 1 }
         signal(SIGTERM) { _ in stopRequested = 1 }
 
@@ -143,17 +163,26 @@ struct CodeTrain: ParsableCommand {
         var stepsThisRun = 0
         var savedStep = -1
         func save(_ why: String) throws {
-            try trainer.save(to: ckpt, metadata: ["codetrain.data": data, "codetrain.config": config])
+            // Rank 0 writes (atomically: a job killed mid-write keeps the previous checkpoint).
+            if root { try trainer.save(to: ckpt, metadata: ["codetrain.data": data, "codetrain.config": config]) }
             savedStep = trainer.step
             log.write(["event": "checkpoint", "step": trainer.step, "reason": why])
         }
         outer: for epoch in (trainer.step / perEpoch)..<epochs {
             let first = epoch == trainer.step / perEpoch ? trainer.step % perEpoch : 0
-            let batches = trainingData.batches(epoch: epoch, from: first)
+            // One process: batches refilled past unreadable pairs. Several ranks: each its share of
+            // the batch, unreadable pairs dropped from the step (TrainingData.shardedBatches).
+            let batches = comm.size == 1 ? trainingData.batches(epoch: epoch, from: first).lazy.map { TrainingBatch.whole($0) }.makeIterator().asAny()
+                : trainingData.shardedBatches(epoch: epoch, from: first, communicator: comm).lazy.map { TrainingBatch.shard($0) }.makeIterator().asAny()
             var batchIndex = first
-            while let groups = batches.next() {
+            while let batch = batches.next() {
                 let report: StepReport
-                do { report = try trainer.step(groups: groups, batch: pairsPerBatch) } catch {
+                do {
+                    switch batch {
+                    case let .whole(groups): report = try trainer.step(groups: groups, batch: pairsPerBatch)
+                    case let .shard(result): report = try trainer.step(shard: try result.get(), batch: pairsPerBatch)
+                    }
+                } catch {
                     log.write(["event": "error", "step": trainer.step, "message": "\(error)"])
                     throw fail("\(error)")
                 }
@@ -173,15 +202,21 @@ struct CodeTrain: ParsableCommand {
                 log.write(entry)
                 let detail = trainingObjective == .bce || trainingObjective == .globalReal ? ""
                     : String(format: " (real %.4f, fake %.4f)", report.lReal, report.lFake)
-                progress(String(format: "step %d/%d epoch %d | loss %.4f%@ | lr %.2e | |g| %.3f | %.1f img/s | ETA %@",
+                if root { progress(String(format: "step %d/%d epoch %d | loss %.4f%@ | lr %.2e | |g| %.3f | %.1f img/s | ETA %@",
                                 report.step, totalSteps, epoch + 1, report.loss, detail, report.learningRate,
-                                report.gradientNorm, report.imagesPerSecond, duration(eta)))
-                if stopRequested != 0 { try save("interrupted"); progressDone(); print("code-train: interrupted; checkpoint saved at step \(trainer.step)"); throw ExitCode(130) }
+                                report.gradientNorm, report.imagesPerSecond, duration(eta))) }
+                // Every rank stops at the same step if any was asked to.
+                let stop = comm.size == 1 ? stopRequested != 0 : (try comm.allReduceSum(stopRequested != 0 ? 1 : 0)) > 0
+                if stop {
+                    try save("interrupted")
+                    if root { progressDone(); print("code-train: interrupted; checkpoint saved at step \(trainer.step)") }
+                    throw ExitCode(130)
+                }
                 if trainer.step % checkpointEvery == 0 { try save("every \(checkpointEvery) steps") }
                 if let m = maxSteps, stepsThisRun >= m { try save("--max-steps"); break outer }
             }
             if batchIndex < perEpoch { continue }  // epoch ended early only if pairs were skipped
-            if let valSet {
+            if let valSet, root {
                 let (acc, n) = try linearProbeAccuracy(model: trainer.model, dataset: valSet)
                 log.write(["event": "val", "epoch": epoch + 1, "step": trainer.step, "linear_probe_accuracy": acc, "images": n])
                 progressDone()
@@ -199,7 +234,9 @@ struct CodeTrain: ParsableCommand {
             throw ExitCode(1)
         }
         if savedStep != trainer.step { try save("end") }
-        if trainer.step >= totalSteps {
+        if !root {
+            // Only rank 0 writes the model and reports.
+        } else if trainer.step >= totalSteps {
             try trainer.model.save(to: outDir.appendingPathComponent("model"), metadata: ["codekit.step": String(trainer.step), "codetrain.data": data])
             if let head = trainer.head {
                 // The bce baseline's head, a classifier of the model folder: --classifier head.
@@ -212,7 +249,8 @@ struct CodeTrain: ParsableCommand {
         } else {
             print("code-train: stopped at step \(trainer.step) of \(totalSteps); continue with --resume")
         }
-        if trainingData.skipped > 0 { print("code-train: \(trainingData.skipped) pairs skipped (unreadable files, named on standard error)") }
+        let skipped = comm.size == 1 ? Double(trainingData.skipped) : try comm.allReduceSum(Double(trainingData.skipped))
+        if skipped > 0 && root { print("code-train: \(Int(skipped)) pairs skipped (unreadable files, named on standard error)") }
     }
 }
 
@@ -234,20 +272,32 @@ func progress(_ line: String) {
 }
 func progressDone() { if isTTY { FileHandle.standardError.write(Data("\n".utf8)) } }
 
-/// Appends one JSON object per line, flushed at once (the log survives a crash).
+/// A step's input: the whole logical batch (one process) or this rank's shard of it.
+enum TrainingBatch {
+    case whole([FloatBuffer])
+    case shard(Result<TrainingData.Shard, Error>)
+}
+
+extension IteratorProtocol {
+    func asAny() -> AnyIterator<Element> { var it = self; return AnyIterator { it.next() } }
+}
+
+/// Appends one JSON object per line, flushed at once (the log survives a crash). Without a URL
+/// (ranks other than 0) it writes nothing.
 final class JSONLLog {
-    let handle: FileHandle
-    init(url: URL) throws {
+    let handle: FileHandle?
+    init(url: URL?) throws {
+        guard let url else { handle = nil; return }
         // A failed create surfaces as the FileHandle error below, which names the path.
         if !FileManager.default.fileExists(atPath: url.path) { _ = FileManager.default.createFile(atPath: url.path, contents: nil) }
         handle = try FileHandle(forWritingTo: url)
-        try handle.seekToEnd()
+        try handle?.seekToEnd()
     }
     func write(_ object: [String: Any]) {
         var o = object
         o["time"] = ISO8601DateFormatter().string(from: Date())
         guard let d = try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]) else { return }
-        handle.write(d + Data("\n".utf8))
+        handle?.write(d + Data("\n".utf8))
     }
 }
 

@@ -5,3 +5,4 @@
 @_exported import CoDEContrastive
 @_exported import CoDEAugment
 @_exported import CoDEClassifiers
+@_exported import CoDEDistributed

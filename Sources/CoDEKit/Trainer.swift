@@ -1,4 +1,5 @@
 import CoDEContrastive
+import CoDEDistributed
 import Foundation
 
 /// Hyperparameters of CoDE training with ``Trainer``.
@@ -107,6 +108,14 @@ public final class Trainer {
     public let headGradients: FloatBuffer?
     /// AdamW over the head (same configuration and learning rate as the encoder's).
     public let headOptimizer: AdamW?
+    /// The processes this trainer shares its steps with (``SingleProcess`` by default). With
+    /// more than one rank, each rank embeds and back-propagates only its share
+    /// (``Communicator/share(of:)``) of the logical batch, the embeddings are all-gathered so
+    /// every rank evaluates the objective over the whole batch (the negatives of all ranks),
+    /// and the encoder gradients are all-reduced before the (identical) AdamW step.
+    public let communicator: Communicator
+    /// Seconds and bytes spent in collectives during the last step (0 on one process).
+    public private(set) var lastCommunication: (seconds: Double, bytes: Int) = (0, 0)
 
     /// The head's tensors: `head.weight` `[1, D]` (weight decay) and `head.bias` `[1]` (none).
     public static func headLayout(width: Int) -> ParameterLayout {
@@ -117,9 +126,10 @@ public final class Trainer {
     /// Must give the same images when called twice with the same arguments within one step.
     public typealias ViewSource = (_ view: CoDEView, _ range: Range<Int>, _ into: UnsafeMutablePointer<Float>) throws -> Void
 
-    public init(model: ViT, configuration: TrainerConfiguration, seed: UInt64) {
+    public init(model: ViT, configuration: TrainerConfiguration, seed: UInt64, communicator: Communicator = SingleProcess()) {
         precondition(configuration.microBatch >= 1, "Trainer: micro-batch must be at least 1")
         self.model = model
+        self.communicator = communicator
         self.configuration = configuration
         optimizer = AdamW(layout: model.layout, configuration: configuration.adamW)
         rng = Xoshiro256(seed: seed)
@@ -149,70 +159,104 @@ public final class Trainer {
 
     /// Steps 1-3: zeroes ``gradients`` and fills them with dLoss/dParameters for a logical batch
     /// of `batch` pairs; returns the loss and its parts. Parameters are not changed.
-    public func computeGradients(batch B: Int, views: ViewSource, rollReal: [Int]? = nil, rollFake: [Int]? = nil) throws -> CoDELossResult<Float> {
+    ///
+    /// `views` is asked only for the pairs of this rank's share (``Communicator/share(of:)``),
+    /// by their index in the logical batch. `valid` (B flags, the same on every rank) drops the
+    /// pairs whose files could not be read from the objective: their rows are still embedded
+    /// (from whatever `views` wrote, e.g. zeros) but get a zero gradient, which contributes
+    /// exactly nothing. Rolls index the valid pairs.
+    public func computeGradients(batch B: Int, views: ViewSource, rollReal: [Int]? = nil, rollFake: [Int]? = nil,
+                                 valid: [Bool]? = nil) throws -> CoDELossResult<Float> {
         guard B >= 1 else { throw TrainerError.badBatch("a step needs at least one (real, fake) pair") }
+        if let valid, valid.count != B { throw TrainerError.badBatch("\(valid.count) validity flags for \(B) pairs") }
+        let kept = valid.map { v in v.indices.filter { v[$0] } } ?? Array(0..<B)
+        guard !kept.isEmpty else { throw TrainerError.badBatch("no readable pair in the batch") }
         let c = model.configuration
         let n = c.imageFloats, D = c.width, mb = configuration.microBatch
+        let comm = communicator
+        let mine = comm.share(of: B), local = mine.count
+        let counts = (0..<comm.size).map { dataParallelShare(of: B, rank: $0, size: comm.size).count * D }
+        var commSeconds = 0.0, commBytes = 0
         let input = FloatBuffer(count: mb * n)
-        let single = configuration.keepActivations && B <= mb
+        let single = configuration.keepActivations && local <= mb
         let used = configuration.objective.views
         // One cache per view group the objective uses, indexed by position in `used`.
-        if single && (groupCaches.count != used.count || (groupCaches.first?.capacity ?? 0) < B) {
+        if single && local > 0 && (groupCaches.count != used.count || (groupCaches.first?.capacity ?? 0) < local) {
             groupCaches = []  // release the smaller caches first
-            groupCaches = used.map { _ in TrainingCache(configuration: c, capacity: B) }
+            groupCaches = used.map { _ in TrainingCache(configuration: c, capacity: local) }
         }
-        // 1. Embeddings of the whole logical batch: the inference path, or (one micro-batch,
-        //    activations kept) the training forward whose caches step 3 then uses directly.
+        // 1. Embeddings of this rank's rows: the inference path, or (one micro-batch, activations
+        //    kept) the training forward whose caches step 3 then uses directly. Then the rows of
+        //    every rank, so each rank holds the whole logical batch.
         var groups = [Embeddings<Float>](repeating: Embeddings(zerosRows: B, dim: D), count: CoDEView.allCases.count)
+        let own = FloatBuffer(count: max(1, local * D))
         for (u, v) in used.enumerated() {
-            var e = Embeddings<Float>(zerosRows: B, dim: D)
-            try e.values.withUnsafeMutableBufferPointer { out in
-                for start in stride(from: 0, to: B, by: mb) {
-                    let r = start..<min(B, start + mb)
-                    try views(v, r, input.pointer)
-                    if single {
-                        model.forward(input.pointer, batch: r.count, cache: groupCaches[u], into: out.baseAddress! + start * D)
-                    } else {
-                        model.embed(input.pointer, batch: r.count, into: out.baseAddress! + start * D)
-                    }
+            for start in stride(from: 0, to: local, by: mb) {
+                let r = (mine.lowerBound + start)..<(mine.lowerBound + min(local, start + mb))
+                try views(v, r, input.pointer)
+                if single {
+                    model.forward(input.pointer, batch: r.count, cache: groupCaches[u], into: own.pointer + start * D)
+                } else {
+                    model.embed(input.pointer, batch: r.count, into: own.pointer + start * D)
                 }
+            }
+            var e = Embeddings<Float>(zerosRows: B, dim: D)
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            try e.values.withUnsafeMutableBufferPointer { out in
+                try comm.allGather(own.pointer, counts: counts, into: out.baseAddress!)
+            }
+            if comm.size > 1 {
+                commSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+                commBytes += 4 * B * D
             }
             groups[v.rawValue] = e
         }
-        // 2. Objective and dLoss/dEmbedding.
-        let result: CoDELossResult<Float>
+        // 2. Objective and dLoss/dEmbedding, over the valid pairs; every rank computes the same.
+        var result: CoDELossResult<Float>
         do {
+            let compact = kept.count == B ? groups : try groups.map { try $0.rows(kept) }
             if let objective {
-                result = try objective(try CoDEViewEmbeddings(groups), rollReal: rollReal, rollFake: rollFake)
+                result = try objective(try CoDEViewEmbeddings(compact), rollReal: rollReal, rollFake: rollFake)
             } else {
-                result = try headLoss(groups, batch: B)
+                result = try headLoss(compact, batch: kept.count)
             }
+            if kept.count != B { result = try result.expanded(rows: kept, to: B) }
         } catch let e as ContrastiveError {
             if case .nonFinite = e { throw TrainerError.nonFinite("\(e)") }
             throw TrainerError.badBatch("\(e)")
         }
         guard result.total.isFinite else { throw TrainerError.nonFinite("loss is \(result.total)") }
-        // 3. Forward with caches and backward, micro-batch by micro-batch.
+        // 3. Forward with caches and backward over this rank's rows, micro-batch by micro-batch;
+        //    then the sum of every rank's gradients.
         gradients.zero()
         if single {
-            for (u, v) in used.enumerated() {
-                result.gradients[v].values.withUnsafeBufferPointer { dE in
-                    model.backward(dE.baseAddress!, cache: groupCaches[u], gradients: gradients)
+            if local > 0 {
+                for (u, v) in used.enumerated() {
+                    result.gradients[v].values.withUnsafeBufferPointer { dE in
+                        model.backward(dE.baseAddress! + mine.lowerBound * D, cache: groupCaches[u], gradients: gradients)
+                    }
                 }
             }
-            return result
-        }
-        let out = FloatBuffer(count: mb * D)
-        for v in used {
-            try result.gradients[v].values.withUnsafeBufferPointer { dE in
-                for start in stride(from: 0, to: B, by: mb) {
-                    let r = start..<min(B, start + mb)
-                    try views(v, r, input.pointer)
-                    model.forward(input.pointer, batch: r.count, cache: cache, into: out.pointer)
-                    model.backward(dE.baseAddress! + start * D, cache: cache, gradients: gradients)
+        } else {
+            let out = FloatBuffer(count: mb * D)
+            for v in used {
+                try result.gradients[v].values.withUnsafeBufferPointer { dE in
+                    for start in stride(from: 0, to: local, by: mb) {
+                        let r = (mine.lowerBound + start)..<(mine.lowerBound + min(local, start + mb))
+                        try views(v, r, input.pointer)
+                        model.forward(input.pointer, batch: r.count, cache: cache, into: out.pointer)
+                        model.backward(dE.baseAddress! + r.lowerBound * D, cache: cache, gradients: gradients)
+                    }
                 }
             }
         }
+        if comm.size > 1 {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            try comm.allReduceSum(gradients.pointer, count: gradients.count)
+            commSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+            commBytes += 4 * gradients.count
+        }
+        lastCommunication = (commSeconds, commBytes)
         return result
     }
 
@@ -233,16 +277,19 @@ public final class Trainer {
         return CoDELossResult(objective: .bce, total: r.loss, gradients: g)
     }
 
-    /// One optimizer step on a logical batch of `batch` pairs whose views come from `views`.
-    public func step(batch B: Int, views: ViewSource) throws -> StepReport {
+    /// One optimizer step on a logical batch of `batch` pairs whose views come from `views`
+    /// (asked only for this rank's share of the pairs); `valid` drops unreadable pairs (see
+    /// ``computeGradients(batch:views:rollReal:rollFake:valid:)``).
+    public func step(batch B: Int, views: ViewSource, valid: [Bool]? = nil) throws -> StepReport {
         let t0 = DispatchTime.now().uptimeNanoseconds
         var rollReal: [Int]?, rollFake: [Int]?
+        let kept = valid?.filter { $0 }.count ?? B
         if configuration.rollAugmentedViews {
-            guard B >= 2 else { throw TrainerError.badBatch("rolling the augmented views needs at least 2 pairs") }
-            rollReal = try derangement(B, using: &rng)
-            rollFake = try derangement(B, using: &rng)
+            guard kept >= 2 else { throw TrainerError.badBatch("rolling the augmented views needs at least 2 pairs") }
+            rollReal = try derangement(kept, using: &rng)
+            rollFake = try derangement(kept, using: &rng)
         }
-        let r = try computeGradients(batch: B, views: views, rollReal: rollReal, rollFake: rollFake)
+        let r = try computeGradients(batch: B, views: views, rollReal: rollReal, rollFake: rollFake, valid: valid)
         let lr = configuration.schedule.learningRate(at: step)
         let norm: Double
         if let head, let headGradients, let headOptimizer {
@@ -270,7 +317,7 @@ public final class Trainer {
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
         return StepReport(step: step, objective: configuration.objective, loss: r.total, lRealGlobal: r.lRealGlobal, lRealLocal: r.lRealLocal,
                           lFakeGlobal: r.lFakeGlobal, lFakeLocal: r.lFakeLocal, learningRate: lr, gradientNorm: norm,
-                          seconds: seconds, imagesPerSecond: Double(configuration.objective.views.count * B) / seconds)
+                          seconds: seconds, imagesPerSecond: Double(configuration.objective.views.count * kept) / seconds)
     }
 
     /// One optimizer step on materialised views (eight `[B, C, S, S]` buffers in ``CoDEView`` order).
@@ -280,6 +327,52 @@ public final class Trainer {
             throw TrainerError.badBatch("need 8 groups of \(B) x \(n) floats")
         }
         return try step(batch: B) { v, r, dst in dst.update(from: groups[v.rawValue].pointer + r.lowerBound * n, count: r.count * n) }
+    }
+
+    /// One optimizer step on this rank's part of a logical batch of `batch` pairs, as
+    /// ``TrainingData/shardedBatches(epoch:from:communicator:)`` gives it.
+    public func step(shard: TrainingData.Shard, batch B: Int) throws -> StepReport {
+        let n = model.configuration.imageFloats
+        guard shard.groups.count == 8, shard.valid.count == B, shard.rows == communicator.share(of: B),
+              shard.groups.allSatisfy({ $0.count >= shard.rows.count * n }) else {
+            throw TrainerError.badBatch("a shard of rows \(shard.rows) with \(shard.valid.count) flags does not fit a batch of \(B) pairs on rank \(communicator.rank) of \(communicator.size)")
+        }
+        let base = shard.rows.lowerBound
+        return try step(batch: B, views: { v, r, dst in
+            dst.update(from: shard.groups[v.rawValue].pointer + (r.lowerBound - base) * n, count: r.count * n)
+        }, valid: shard.valid.allSatisfy { $0 } ? nil : shard.valid)
+    }
+
+    /// Checks that every rank holds the same training state (step, parameters, AdamW moments,
+    /// generator): after a start, `--init-from` or `--resume`, each rank loaded its state itself,
+    /// and a rank that read another file would silently train something else. Compares 64-bit
+    /// fingerprints of the bit patterns over all ranks; throws naming the first rank that differs.
+    public func checkSynchronized() throws {
+        let comm = communicator
+        guard comm.size > 1 else { return }
+        func fingerprint(_ b: FloatBuffer?) -> UInt64 {
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            guard let b else { return h }
+            for i in 0..<b.count { h = (h ^ UInt64(b[i].bitPattern)) &* 0x100_0000_01b3 }
+            return h
+        }
+        var rngHash: UInt64 = 0
+        for x in rng.s { rngHash = (rngHash ^ x) &* 0x100_0000_01b3 }
+        let mine = [UInt64(step), fingerprint(model.parameters), fingerprint(optimizer.m), fingerprint(optimizer.v), fingerprint(head), rngHash]
+        // Each rank writes its values (as exact 32-bit halves) into its own slots; the sum gathers them.
+        let width = 2 * mine.count
+        var slots = [Double](repeating: 0, count: width * comm.size)
+        for (j, x) in mine.enumerated() {
+            slots[comm.rank * width + 2 * j] = Double(x >> 32)
+            slots[comm.rank * width + 2 * j + 1] = Double(x & 0xFFFF_FFFF)
+        }
+        let all = try comm.allReduceSum(slots)
+        let names = ["step", "parameters", "AdamW first moments", "AdamW second moments", "head", "generator"]
+        for r in 1..<comm.size {
+            for j in 0..<mine.count where all[r * width + 2 * j] != all[2 * j] || all[r * width + 2 * j + 1] != all[2 * j + 1] {
+                throw TrainerError.badBatch("rank \(r) does not hold rank 0's training state (\(names[j]) differ): every rank must start from the same seed, --init-from and checkpoint")
+            }
+        }
     }
 
     // MARK: Checkpoints
@@ -371,4 +464,32 @@ public final class Trainer {
 extension ViT {
     /// The `codekit.step` recorded in the weights file this model was loaded from, if any.
     var savedStep: String? { metadata["codekit.step"] }
+}
+
+// MARK: Dropping unreadable pairs
+
+extension Embeddings where T == Float {
+    /// The rows `kept` (in order).
+    func rows(_ kept: [Int]) throws -> Embeddings<Float> {
+        var v = [Float](); v.reserveCapacity(kept.count * dim)
+        for i in kept { v += values[(i * dim)..<((i + 1) * dim)] }
+        return try Embeddings(rows: kept.count, dim: dim, values: v)
+    }
+
+    /// `batch` rows, row `kept[j]` being row j of `self` and the others zero.
+    func expanded(rows kept: [Int], to batch: Int) throws -> Embeddings<Float> {
+        var v = [Float](repeating: 0, count: batch * dim)
+        for (j, i) in kept.enumerated() { v[(i * dim)..<((i + 1) * dim)] = values[(j * dim)..<((j + 1) * dim)] }
+        return try Embeddings(rows: batch, dim: dim, values: v)
+    }
+}
+
+extension CoDELossResult where T == Float {
+    /// The same loss with its gradients spread back to a batch of `batch` rows (zero rows for
+    /// the pairs that were dropped).
+    func expanded(rows kept: [Int], to batch: Int) throws -> CoDELossResult<Float> {
+        let g = try CoDEViewEmbeddings(gradients.views.map { try $0.expanded(rows: kept, to: batch) })
+        return CoDELossResult(objective: objective, total: total, lRealGlobal: lRealGlobal, lRealLocal: lRealLocal,
+                              lFakeGlobal: lFakeGlobal, lFakeLocal: lFakeLocal, gradients: g)
+    }
 }

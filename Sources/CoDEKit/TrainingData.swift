@@ -1,3 +1,4 @@
+import CoDEDistributed
 import Foundation
 import Logging
 
@@ -54,25 +55,11 @@ public final class TrainingData: @unchecked Sendable {
         let offset = first * pairsPerBatch
         let jobs = list[min(offset, list.count)...].map { [$0.real, $0.fake] }
         let stride = 3 * views.size * views.size
-        let viewSampler = views
-        let epochSeed = Xoshiro256(seed: seed ^ 0xC0DE_7EA1).fork(UInt64(epoch))
-        let produced = groups.compactMap { CoDEViewBatch.Group(rawValue: $0.rawValue) }
+        let make = viewMaker(epoch: epoch)
         var skipCallback: (@Sendable (Int, String) -> Void)?
         if let f = onSkip { skipCallback = { _, message in f(message) } }
         let loader = ImageLoader<[Float]>(dataset: dataset, jobs: jobs, reader: reader, workers: workers, prefetch: 2 * pairsPerBatch,
-                                          seed: seed, logger: logger, onSkip: skipCallback) { images, job, _ in
-            // View t of the pair at absolute position p of the epoch draws from fork(8 p + t).
-            var out = [Float](repeating: 0, count: 8 * stride)
-            try out.withUnsafeMutableBufferPointer { buf in
-                for g in produced {
-                    var rng = epochSeed.fork(UInt64(8 * (offset + job) + g.rawValue))
-                    let source = (g == .real || g == .augReal || g == .globalReal || g == .localReal) ? images[0] : images[1]
-                    let view = try viewSampler.view(source, group: g, using: &rng)
-                    ImageNetNormalization.normalize(view, into: buf.baseAddress! + g.rawValue * stride)
-                }
-            }
-            return out
-        }
+                                          seed: seed, logger: logger, onSkip: skipCallback) { images, job, _ in try make(images, offset + job) }
         if let previous = current { skippedBefore += previous.skipped; previous.close() }
         current = loader
         let B = pairsPerBatch
@@ -86,6 +73,88 @@ public final class TrainingData: @unchecked Sendable {
                 filled += 1
             }
             return filled == B ? groups : nil
+        }
+    }
+
+    /// One rank's part of a logical batch (``shardedBatches(epoch:from:communicator:)``).
+    public struct Shard {
+        /// The eight groups (``CoDEView`` order) of this rank's pairs, `rows.count` images each;
+        /// a pair that could not be read is left zero.
+        public let groups: [FloatBuffer]
+        /// The positions in the logical batch that this rank holds.
+        public let rows: Range<Int>
+        /// For every pair of the logical batch (all ranks), whether it was read: the same on
+        /// every rank.
+        public let valid: [Bool]
+    }
+
+    /// The batches of `epoch` from batch `first` on, for data-parallel training: batch k is
+    /// the pairs at positions `k B ..< (k + 1) B` of the epoch, and this rank decodes and
+    /// augments only its share of them (``Communicator/share(of:)``). Views are keyed by the
+    /// pair's position, as in ``batches(epoch:from:)``, so they do not depend on the number of
+    /// ranks. Unlike ``batches(epoch:from:)``, a pair that cannot be read is not replaced by a
+    /// later one (which would need every rank to know every other rank's failures in advance):
+    /// it is marked invalid, and ``Trainer/step(batch:views:valid:)`` drops it from the step.
+    /// Without unreadable files both give the same batches. Every rank must iterate in step.
+    public func shardedBatches(epoch: Int, from first: Int = 0, communicator: Communicator) -> AnyIterator<Result<Shard, Error>> {
+        let B = pairsPerBatch
+        let list = Array(pairs.pairs(epoch: epoch).prefix(batchesPerEpoch * B))
+        let mine = communicator.share(of: B), local = mine.count
+        let batchCount = max(0, batchesPerEpoch - first)
+        let positions = (0..<batchCount).flatMap { k in ((first + k) * B + mine.lowerBound)..<((first + k) * B + mine.upperBound) }
+        let jobs = positions.map { [list[$0].real, list[$0].fake] }
+        let make = viewMaker(epoch: epoch)
+        let stride = 3 * views.size * views.size
+        var skipCallback: (@Sendable (Int, String) -> Void)?
+        if let f = onSkip { skipCallback = { _, message in f(message) } }
+        let loader = ImageLoader<[Float]>(dataset: dataset, jobs: jobs, reader: reader, workers: workers, prefetch: max(2, 2 * local),
+                                          seed: seed, logger: logger, onSkip: skipCallback) { images, job, _ in try make(images, positions[job]) }
+        if let previous = current { skippedBefore += previous.skipped; previous.close() }
+        current = loader
+        let counts = (0..<communicator.size).map { dataParallelShare(of: B, rank: $0, size: communicator.size).count }
+        var k = 0
+        var pending: LoadedItem<[Float]>? = nil
+        return AnyIterator {
+            guard k < batchCount else { return nil }
+            defer { k += 1 }
+            let groups = (0..<8).map { _ in FloatBuffer(count: max(1, local) * stride) }
+            var ok = [Float](repeating: 0, count: local)
+            while true {
+                guard let item = pending ?? loader.next() else { break }
+                pending = nil
+                guard item.job < (k + 1) * local else { pending = item; break }
+                let row = item.job - k * local
+                ok[row] = 1
+                item.item.withUnsafeBufferPointer { v in
+                    for g in 0..<8 { (groups[g].pointer + row * stride).update(from: v.baseAddress! + g * stride, count: stride) }
+                }
+            }
+            do {
+                let all = try communicator.allGather(ok, counts: counts)
+                return .success(Shard(groups: groups, rows: mine, valid: all.map { $0 != 0 }))
+            } catch {
+                return .failure(error)
+            }
+        }
+    }
+
+    /// View `t` of the pair at absolute position `p` of `epoch` draws from fork(8 p + t).
+    func viewMaker(epoch: Int) -> @Sendable ([RGBImage], Int) throws -> [Float] {
+        let stride = 3 * views.size * views.size
+        let viewSampler = views
+        let epochSeed = Xoshiro256(seed: seed ^ 0xC0DE_7EA1).fork(UInt64(epoch))
+        let produced = groups.compactMap { CoDEViewBatch.Group(rawValue: $0.rawValue) }
+        return { images, position in
+            var out = [Float](repeating: 0, count: 8 * stride)
+            try out.withUnsafeMutableBufferPointer { buf in
+                for g in produced {
+                    var rng = epochSeed.fork(UInt64(8 * position + g.rawValue))
+                    let source = (g == .real || g == .augReal || g == .globalReal || g == .localReal) ? images[0] : images[1]
+                    let view = try viewSampler.view(source, group: g, using: &rng)
+                    ImageNetNormalization.normalize(view, into: buf.baseAddress! + g.rawValue * stride)
+                }
+            }
+            return out
         }
     }
 
