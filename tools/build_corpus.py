@@ -2,7 +2,7 @@
 """Build the real-vs-generated training corpus from fetched git mirrors (issue 23, items 1-3).
 
 Reads tools/corpus/sources.csv (one row per source or sub-path: repo, commit, path_glob, label,
-generator, licence, group_rule, split_role, filter) and the bare git mirrors under --mirrors
+generator, licence, group_rule, split_role, filter, tiles) and the bare git mirrors under --mirrors
 (``<mirrors>/<owner>+<name>/repo``, as the search tool's ``fetch`` leaves them), and writes to OUT:
 
   real/*.jpg, fake/<generator>/*.jpg    every kept image, processed by ONE rule for both labels
@@ -16,7 +16,7 @@ generator, licence, group_rule, split_role, filter) and the bare git mirrors und
 
 Processing rule (same for real and fake): decode with Pillow (first frame), apply the EXIF
 orientation, composite any alpha on white, convert to RGB; skip if the shorter side < 256;
-centre-crop the long side to at most 2:1; resize (Lanczos) so the shorter side is exactly 384;
+centre-crop to a square (side = the shorter side); resize (Lanczos) to exactly 384x384;
 encode baseline JPEG, 4:2:0, no EXIF/ICC, at a quality drawn uniformly from 70..95 seeded by the
 SHA-256 of the processed pixels. Deduplication (across all sources, first in source-list order
 wins): exact decoded pixels, then perceptual hash (imagehash.phash, Hamming <= 4). Optionally,
@@ -24,8 +24,12 @@ images within pHash distance 4 of any image under --exclude-like (e.g. ../shared
 dropped too, so that no evaluation image leaks in.
 
 Split by group, never by image: rows with split_role=heldout go to ``heldout`` whole; for the
-other rows, per source, groups are ordered by SHA-256 of "source/group" and taken into ``val``
-until it holds >= 15% of that source's images; the rest is ``train``.
+other rows, per (label, generator) stratum, groups (source, group) are ordered by SHA-256 of
+"source/group" and taken into ``val`` until it holds >= 15% of that stratum's images; the rest is
+``train``. A stratum with a single group therefore lands in ``val`` whole.
+
+Contact sheets (the cheat-sheet repositories' 2x2 grids of 512-px images) are cut into their
+tiles first (column ``tiles`` = "2x2"); the tiles of one sheet share its group.
 
 Deterministic: inputs sorted, no timestamps, seeded draws only; the same mirrors and the pinned
 packages of tools/corpus/requirements.txt give the same bytes.
@@ -47,8 +51,7 @@ from PIL import Image, ImageOps
 
 IMAGE_EXT = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 MIN_SHORT = 256
-TARGET_SHORT = 384
-MAX_ASPECT = 2.0
+OUT_SIDE = 384
 Q_LO, Q_HI = 70, 95
 PHASH_MAX = 4
 VAL_FRACTION = 0.15
@@ -92,6 +95,8 @@ def passes_filter(rule, path):
         return True
     if rule == "toplevel":  # the glob's '*' must not cross a folder boundary
         return True
+    if rule == "no_inpaint":  # inpainting demos keep most of a real photo: neither label fits
+        return "inpaint" not in name.lower()
     if rule == "pixabay_pre_ai":
         # Pixabay names "<words>-<id>_1280.jpg"; ids >= 7,000,000 date from late 2022 on, when
         # Pixabay began to host AI-generated images, so they are left out. iStock images (Getty
@@ -115,6 +120,8 @@ def group_of(rule, path):
     if rule == "pixabay_bucket":  # consecutive Pixabay ids are often one upload session / shoot
         m = re.search(r"-(\d+)(_1280)?$", stem)
         return f"pixabay{int(m.group(1)) // 20000}" if m and "_1280" in stem else f"istock{stem.split('-')[1][:5]}"
+    if rule == "repo":  # one prompt (and seed) for the whole source: one group
+        return "all"
     if rule == "dalle_prompt":
         s = re.sub(r"_04062022$", "", stem)
         return re.sub(r"^Model\d_", "", s)
@@ -142,7 +149,7 @@ def list_candidates(rows, mirrors):
                 continue
             if not passes_filter(row["filter"], path):
                 continue
-            cands.append((ri, path, blob, gitdir))
+            cands.append((ri, path, blob, gitdir, row.get("tiles", "")))
     cands.sort(key=lambda c: (c[0], c[1].encode("utf-8")))
     return cands
 
@@ -166,18 +173,14 @@ def decode_rgb(data):
 
 
 def process(rgb):
+    # Square centre crop, then Lanczos to OUT_SIDE x OUT_SIDE: every output has the same size, so
+    # neither aspect ratio nor size can tell the label (a "long side <= 2:1" crop kept the aspect,
+    # and with it the label: square generator output vs 3:2 photos, AUC 0.93 on size alone).
     w, h = rgb.size
-    if w >= h:
-        cw, ch = min(w, int(MAX_ASPECT * h)), h
-    else:
-        cw, ch = w, min(h, int(MAX_ASPECT * w))
-    left, top = (w - cw) // 2, (h - ch) // 2
-    im = rgb.crop((left, top, left + cw, top + ch))
-    short = min(cw, ch)
-    if cw <= ch:
-        size = (TARGET_SHORT, round(ch * TARGET_SHORT / short))
-    else:
-        size = (round(cw * TARGET_SHORT / short), TARGET_SHORT)
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    im = rgb.crop((left, top, left + side, top + side))
+    size = (OUT_SIDE, OUT_SIDE)
     im = im.resize(size, Image.LANCZOS)
     pix = im.tobytes()
     seed = int(sha256(pix)[:16], 16)
@@ -187,31 +190,43 @@ def process(rgb):
     return buf.getvalue(), q, size
 
 
+def tiles_of(rgb, spec):
+    """Cut a contact-sheet grid ("CxR", e.g. "2x2") into equal tiles, row by row."""
+    if not spec:
+        return [("", rgb)]
+    c, r = (int(v) for v in spec.split("x"))
+    w, h = rgb.size
+    tw, th = w // c, h // r
+    return [(f"#tile{y}{x}", rgb.crop((x * tw, y * th, (x + 1) * tw, (y + 1) * th))) for y in range(r) for x in range(c)]
+
+
 def work(item):
-    ri, path, blob, gitdir = item
+    ri, path, blob, gitdir, tiles = item
     global _readers
     r = _readers.get(gitdir)
     if r is None:
         r = _readers[gitdir] = BlobReader(gitdir)
     data = r.read(blob)
     if data is None:
-        return {"ri": ri, "path": path, "error": "blob absent from the mirror (file >= 4 MiB not in snapshot)"}
-    out = {"ri": ri, "path": path, "src_sha": sha256(data), "src_bytes": len(data)}
+        return [{"ri": ri, "path": path, "error": "blob absent from the mirror (file >= 4 MiB not in snapshot)"}]
+    base = {"ri": ri, "path": path, "src_sha": sha256(data), "src_bytes": len(data)}
     try:
-        rgb, fmt = decode_rgb(data)
+        whole, fmt = decode_rgb(data)
     except Exception as e:  # undecodable: logged as dropped
-        out["error"] = f"decode: {type(e).__name__}: {e}".replace("\n", " ")
-        return out
-    out["fmt"] = fmt
-    out["src_size"] = rgb.size
-    out["pix_sha"] = sha256(rgb.tobytes() + f"{rgb.size}".encode())
-    if min(rgb.size) < MIN_SHORT:
-        out["error"] = f"too small: {rgb.size[0]}x{rgb.size[1]} (shorter side < {MIN_SHORT})"
-        return out
-    out["phash"] = int(str(imagehash.phash(rgb)), 16)
-    jpg, q, size = process(rgb)
-    out.update(jpg=jpg, q=q, out_size=size)
-    return out
+        return [dict(base, error=f"decode: {type(e).__name__}: {e}".replace("\n", " "))]
+    outs = []
+    for suffix, rgb in tiles_of(whole, tiles):
+        out = dict(base, path=path + suffix, fmt=fmt, src_size=rgb.size)
+        out["pix_sha"] = sha256(rgb.tobytes() + f"{rgb.size}".encode())
+        if min(rgb.size) < MIN_SHORT:
+            out["error"] = f"too small: {rgb.size[0]}x{rgb.size[1]} (shorter side < {MIN_SHORT})"
+            outs.append(out)
+            continue
+        out["phash"] = int(str(imagehash.phash(rgb)), 16)
+        jpg, q, size = process(rgb)
+        out.update(jpg=jpg, q=q, out_size=size)
+        outs.append(out)
+    return outs
 
 
 _readers = {}
@@ -274,11 +289,12 @@ def main():
     kept_hash = np.zeros(0, dtype=np.uint64)
     kept_hash_owner = []
     with Pool(a.jobs) as pool:
-        for n, r in enumerate(pool.imap(work, cands, chunksize=4)):
+        results = (r for rs in pool.imap(work, cands, chunksize=4) for r in rs)
+        for n, r in enumerate(results):
             row = rows[r["ri"]]
             origin = f"{row['repo']}@{row['commit']}:{r['path']}"
             if n % 500 == 0:
-                print(f"  {n}/{len(cands)}", file=sys.stderr)
+                print(f"  {n} images", file=sys.stderr)
             if "error" in r:
                 dropped.append((origin, r["error"]))
                 continue
@@ -306,23 +322,22 @@ def main():
             kept.append(r)
 
     # groups and splits
-    by_source = {}
+    strata = {}
     for r in kept:
         row = r["row"]
         r["source"] = row["repo"]
-        r["group"] = group_of(row["group_rule"], r["path"])
-        by_source.setdefault(row["repo"], []).append(r)
-    for src in sorted(by_source):
-        items = by_source[src]
-        held = [r for r in items if r["row"]["split_role"] == "heldout"]
-        for r in held:
+        r["group"] = group_of(row["group_rule"], r["path"].split("#")[0])
+        if row["split_role"] == "heldout":
             r["split"] = "heldout"
-        rest = [r for r in items if r["row"]["split_role"] != "heldout"]
+        else:
+            strata.setdefault((row["label"], row["generator"]), []).append(r)
+    for key in sorted(strata):
+        items = strata[key]
         groups = {}
-        for r in rest:
-            groups.setdefault(r["group"], []).append(r)
-        order = sorted(groups, key=lambda g: sha256(f"{src}/{g}".encode()))
-        nval, target = 0, VAL_FRACTION * len(rest)
+        for r in items:
+            groups.setdefault((r["source"], r["group"]), []).append(r)
+        order = sorted(groups, key=lambda g: sha256(f"{g[0]}/{g[1]}".encode()))
+        nval, target = 0, VAL_FRACTION * len(items)
         for g in order:
             split = "val" if nval < target else "train"
             if split == "val":
