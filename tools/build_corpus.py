@@ -213,7 +213,10 @@ def work(item):
     try:
         whole, fmt = decode_rgb(data)
     except Exception as e:  # undecodable: logged as dropped
-        return [dict(base, error=f"decode: {type(e).__name__}: {e}".replace("\n", " "))]
+        # Object addresses ("<_io.BytesIO object at 0x7f...>") differ between runs: drop them so
+        # that dropped.csv, and with it sha256.txt, is the same on every build.
+        message = re.sub(r" at 0x[0-9a-f]+", "", f"{type(e).__name__}: {e}".replace("\n", " "))
+        return [dict(base, error=f"decode: {message}")]
     outs = []
     for suffix, rgb in tiles_of(whole, tiles):
         out = dict(base, path=path + suffix, fmt=fmt, src_size=rgb.size)
