@@ -61,10 +61,10 @@ let package = Package(
         .target(name: "_CoDETestSupport", dependencies: ["CoDECore"], path: "Tests/_CoDETestSupport"),
 
         // MARK: Example executables
-        .executableTarget(name: "code-embed", dependencies: ["CoDEKit", argumentParser], path: "Examples/code-embed"),
+        .executableTarget(name: "code-embed", dependencies: ["CoDEKit", "CoDEMPI", argumentParser], path: "Examples/code-embed"),
         .executableTarget(name: "code-train", dependencies: ["CoDEKit", "CoDEMPI", argumentParser], path: "Examples/code-train"),
         .executableTarget(name: "code-fit", dependencies: ["CoDEKit", "CoDEClassifiers", argumentParser], path: "Examples/code-fit"),
-        .executableTarget(name: "code-detect", dependencies: ["CoDEKit", "CoDEClassifiers", "CoDECore", argumentParser], path: "Examples/code-detect"),
+        .executableTarget(name: "code-detect", dependencies: ["CoDEKit", "CoDEMPI", "CoDEClassifiers", "CoDECore", argumentParser], path: "Examples/code-detect"),
         .executableTarget(name: "code-eval", dependencies: ["CoDEKit", "CoDEClassifiers", argumentParser], path: "Examples/code-eval"),
 
         // MARK: Benchmarks

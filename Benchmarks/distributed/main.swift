@@ -70,6 +70,19 @@ struct BenchDistributed: ParsableCommand {
         let root = n - 1
         let b = try comm.broadcast(Data("from rank \(r)".utf8), root: root)
         if String(decoding: b, as: UTF8.self) != "from rank \(root)" { failures.append("broadcast got \(String(decoding: b, as: UTF8.self))") }
+        // byte all-gather: rank r sends r bytes of value r (rank 0 sends none).
+        let bytes = try comm.allGather(Data(repeating: UInt8(r), count: r))
+        if bytes != (0..<n).map({ Data(repeating: UInt8($0), count: $0) }) { failures.append("allGather(Data) = \(bytes.map { [UInt8]($0) })") }
+        // ordered rounds: 23 items in rounds of 3 per rank come back in item order, once each,
+        // and this rank worked on its own shares only.
+        var seen: [Int] = [], worked: [Int] = []
+        try comm.orderedRounds(count: 23, perRank: 3, work: { range -> [Int] in worked += range; return range.map { $0 * $0 } },
+                               deliver: { range, squares in
+                                   if squares != range.map({ $0 * $0 }) { failures.append("orderedRounds delivered \(squares) for \(range)") }
+                                   seen += range })
+        if seen != Array(0..<23) { failures.append("orderedRounds covered \(seen)") }
+        let workedTotal = try comm.allReduceSum(Double(worked.count))
+        if workedTotal != 23 { failures.append("orderedRounds: the ranks worked on \(workedTotal) items, want 23") }
         // invalid arguments are errors, not crashes.
         do {
             _ = try comm.allGather([1, 2], counts: (0..<n).map { _ in 1 })

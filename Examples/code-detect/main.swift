@@ -4,6 +4,7 @@
 import ArgumentParser
 import CoDEClassifiers
 import CoDEKit
+import CoDEMPI
 import Foundation
 
 struct CodeDetect: ParsableCommand {
@@ -25,6 +26,8 @@ struct CodeDetect: ParsableCommand {
         A classifier that records the SHA-256 of its encoder's model.safetensors (code-fit writes it) is refused with \
         another encoder; with --embeddings, the rows' crops and encoder (code-embed writes them) must be the classifier's. \
         Files without these fields (earlier versions) are used with a warning.
+        Under mpirun (or srun) the ranks split the image list; rank 0 alone writes the rows, in input order, so the \
+        output is the one-process output (docs/distributed.md).
         """)
 
     @Option(help: "Model directory (default: the bundled model).") var model: String?
@@ -39,7 +42,10 @@ struct CodeDetect: ParsableCommand {
     @Argument(help: "Image files, folders or .csv lists.") var inputs: [String] = []
 
     func execute() throws -> Int32 {
+        let comm: Communicator
+        do { comm = try MPICommunicator.world() } catch { note("code-detect: cannot join the MPI job: \(error)"); return 2 }
         if let t = threads { guard t >= 1 else { throw ValidationError("--threads must be at least 1") }; Threading.count = t }
+        else if comm.size > 1 { Threading.count = MPICommunicator.threadsPerLocalRank }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         let fmt = try outputFormat()
         let rows: [DetectionRow], text: String
@@ -66,9 +72,21 @@ struct CodeDetect: ParsableCommand {
             let detector = try Detector(model: ModelDirectory.resolve(model), classifier: classifier, threshold: threshold,
                                         crops: cropLayout(crops))
             for w in detector.warnings { note("code-detect: \(w)") }
-            rows = try detector.detect(files: files, batchSize: batchSize)
+            if comm.size == 1 {
+                rows = try detector.detect(files: files, batchSize: batchSize)
+            } else {
+                // The ranks split the list in rounds; every rank gets all rows, in input order.
+                var all: [DetectionRow] = []
+                all.reserveCapacity(files.count)
+                try comm.orderedRounds(count: files.count, perRank: 4 * detector.embedder.imagesPerBatch(batchSize: batchSize),
+                                       work: { range in try detector.detect(files: Array(files[range]), batchSize: batchSize) },
+                                       deliver: { _, part in all += part })
+                rows = all
+            }
             text = fmt.render(rows, classifier: classifier)
         }
+        // Under mpirun only rank 0 writes; every rank returns the same exit code.
+        guard comm.isRoot else { return rows.contains { $0.status != "ok" } ? 1 : 0 }
         if let output { try AtomicFile.write(text, to: URL(fileURLWithPath: output)) } else { FileHandle.standardOutput.write(Data(text.utf8)) }
         note("code-detect: \(DetectionSummary(rows))")
         return rows.contains { $0.status != "ok" } ? 1 : 0

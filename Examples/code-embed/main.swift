@@ -1,6 +1,7 @@
 // code-embed: CoDE embeddings for image files and folders, as JSONL or CSV.
 import ArgumentParser
 import CoDEKit
+import CoDEMPI
 import Foundation
 
 struct CodeEmbed: ParsableCommand {
@@ -12,6 +13,8 @@ struct CodeEmbed: ParsableCommand {
         Each output row is {"path", "status": "ok", "embedding": [...]} or {"path", "status": "error", "error"}, with \
         "crops" and "encoder_sha256" (SHA-256 of the encoder's model.safetensors), which code-detect and code-fit check.
         Exit code: 0 when every input was embedded, 1 when some failed, 2 on a usage or model error.
+        Under mpirun (or srun) the ranks split the input list; rank 0 alone writes the rows, in input order, so the \
+        output is the one-process output (docs/distributed.md).
         """)
 
     @Option(help: "Encoder: a transformers ViTModel folder (config.json + model.safetensors) or a timm .safetensors file.")
@@ -44,7 +47,12 @@ struct CodeEmbed: ParsableCommand {
     }
 
     func run() throws {
-        if let t = threads { Threading.count = t }
+        let comm: Communicator
+        do { comm = try MPICommunicator.world() } catch {
+            FileHandle.standardError.write(Data("code-embed: cannot join the MPI job: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        if let t = threads { Threading.count = t } else if comm.size > 1 { Threading.count = MPICommunicator.threadsPerLocalRank }
         let files: [URL]
         let embedder: Embedder
         let provenance: String
@@ -58,22 +66,44 @@ struct CodeEmbed: ParsableCommand {
             FileHandle.standardError.write(Data("code-embed: \(error)\n".utf8))
             throw ExitCode(2)
         }
-        let out = try RowSink(path: output)
+        // Only rank 0 writes (the other ranks' rows reach it in input order).
+        let root = comm.isRoot
+        let out: RowSink? = root ? try RowSink(path: output) : nil
         let width = embedder.width
-        if format == .csv {
-            out.write("path,status," + (0..<width).map { "e\($0)" }.joined(separator: ",") + ",error\n")
-        }
-        let progress = Progress(total: files.count)
+        if format == .csv { out?.write("path,status," + (0..<width).map { "e\($0)" }.joined(separator: ",") + ",error\n") }
+        let progress: Progress? = root ? Progress(total: files.count) : nil
         var failed = 0
-        embedder.embed(files: files, batchSize: batchSize) { r in
-            if r.error != nil { failed += 1 }
-            out.write(format == .jsonl ? String(jsonl(r).dropLast(2)) + provenance : csv(r, width: width))
-            progress.step(errors: failed)
+        let format = self.format
+        func row(_ r: EmbeddingResult) -> String {
+            format == .jsonl ? String(jsonl(r).dropLast(2)) + provenance : csv(r, width: width)
         }
-        try out.finish()
-        progress.done(errors: failed)
+        if comm.size == 1 {
+            embedder.embed(files: files, batchSize: batchSize) { r in
+                if r.error != nil { failed += 1 }
+                out?.write(row(r))
+                progress?.step(errors: failed)
+            }
+        } else {
+            // Rounds of four batches per rank (batches as in one process): rank 0 writes them all.
+            try comm.orderedRounds(count: files.count, perRank: 4 * embedder.imagesPerBatch(batchSize: batchSize), work: { range -> RankRows in
+                var part = RankRows(text: "", failed: 0)
+                embedder.embed(files: Array(files[range]), batchSize: batchSize) { r in
+                    if r.error != nil { part.failed += 1 }
+                    part.text += row(r)
+                }
+                return part
+            }, deliver: { range, part in
+                failed += part.failed
+                out?.write(part.text)
+                progress?.advance(by: range.count, errors: failed)
+            })
+        }
+        try out?.finish()
+        progress?.done(errors: failed)
         if failed > 0 { throw ExitCode(1) }
     }
+
+    struct RankRows: Codable { var text: String; var failed: Int }
 
     func jsonl(_ r: EmbeddingResult) -> String {
         if let e = r.embedding {
@@ -144,8 +174,10 @@ final class Progress {
         return String(format: "code-embed: %d/%d images, %.1f images/s, %d errors", count, total, t > 0 ? Double(count) / t : 0, errors)
     }
 
-    func step(errors: Int) {
-        count += 1
+    func step(errors: Int) { advance(by: 1, errors: errors) }
+
+    func advance(by n: Int, errors: Int) {
+        count += n
         let now = Date()
         if now.timeIntervalSince(last) >= (tty ? 0.2 : 10) {
             last = now

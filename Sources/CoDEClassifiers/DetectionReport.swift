@@ -2,7 +2,7 @@ import CoDECore
 import Foundation
 
 /// One output row of a detection: the input path, and either a verdict with its score or an error.
-public struct DetectionRow: Sendable, Equatable {
+public struct DetectionRow: Sendable, Equatable, Codable {
     public let path: String
     public let verdict: Verdict?
     /// The classifier's decision value: p(fake) (linear), dist(real) − dist(fake) (k-NN), the

@@ -1,5 +1,5 @@
 /// The answer a classifier gives about one image: a real photograph or an AI-generated one.
-public enum Verdict: String, Sendable, Equatable, CaseIterable, CustomStringConvertible {
+public enum Verdict: String, Sendable, Equatable, CaseIterable, CustomStringConvertible, Codable {
     case real
     case fake
 

@@ -135,3 +135,48 @@ public final class SingleProcess: Communicator {
         exit(code)
     }
 }
+
+extension Communicator {
+    /// Every rank's bytes, in rank order, on every rank (each rank broadcasts its own in turn).
+    public func allGather(_ data: Data) throws -> [Data] {
+        try (0..<size).map { r in try broadcast(r == rank ? data : Data(), root: r) }
+    }
+
+    /// Splits the items `0 ..< count` across the ranks, in rounds, and hands every rank the
+    /// results of all of them in item order.
+    ///
+    /// Round k covers the `perRank · size` items from `k · perRank · size`: rank r runs `work` on
+    /// the r-th block of `perRank` of them (the last round's blocks are shorter or empty). A
+    /// block starts at a multiple of `perRank`, so when `perRank` is a multiple of a batch size,
+    /// every batch holds the items it would hold in one process, and batched arithmetic gives
+    /// the same bits. The results are all-gathered (JSON-encoded), and `deliver` is called on
+    /// every rank once per rank's block, in rank order, so in item order overall. Memory is
+    /// bounded by one round. All ranks must make the same call with the same `count` and
+    /// `perRank`. One process calls `work` and `deliver` directly, without encoding.
+    ///
+    /// An error thrown by `work` on one rank cannot be answered by the others, which wait in the
+    /// gather: it ends the job (``abort(code:message:)``, exit code 2) with the error's message.
+    public func orderedRounds<T: Codable>(count: Int, perRank: Int, work: (Range<Int>) throws -> T,
+                                          deliver: (Range<Int>, T) throws -> Void) throws {
+        precondition(perRank >= 1, "orderedRounds: perRank must be positive")
+        let round = perRank * size
+        var start = 0
+        while start < count {
+            let end = min(count, start + round)
+            func block(_ r: Int) -> Range<Int> { min(end, start + r * perRank)..<min(end, start + (r + 1) * perRank) }
+            if size == 1 {
+                try deliver(start..<end, try work(start..<end))
+            } else {
+                let range = block(rank)
+                let payload: Data
+                do { payload = try JSONEncoder().encode(try work(range)) } catch {
+                    abort(code: 2, message: "items \(range.lowerBound)..<\(range.upperBound): \(error)")
+                }
+                for (r, data) in try allGather(payload).enumerated() {
+                    try deliver(block(r), try JSONDecoder().decode(T.self, from: data))
+                }
+            }
+            start = end
+        }
+    }
+}

@@ -96,6 +96,10 @@ public final class Embedder: @unchecked Sendable {
         }
     }
 
+    /// Images per encoder batch for `batchSize` crops per forward pass: `batchSize / crops.count`,
+    /// at least one.
+    public func imagesPerBatch(batchSize: Int) -> Int { max(1, batchSize / crops.count) }
+
     /// The batching core of every `embed` over inputs that may fail: `load(i)` (a `Result`, so
     /// that only `emit` decides whether this rethrows) runs on
     /// ``Threading/count`` threads and gives item i's image (cropped here as ``crops`` says; a
