@@ -1,6 +1,6 @@
 # CoDEKit. Every entry point installs what it needs first (Debian 12, as root or with sudo).
 SHELL := /bin/bash
-APT_PACKAGES := pkg-config libopenblas-dev liblapacke-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libtiff-dev libopenmpi-dev openmpi-bin
+APT_PACKAGES := pkg-config libopenblas-dev liblapacke-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libtiff-dev libopenmpi-dev openmpi-bin iproute2
 SWIFT ?= swift
 # Release builds are tuned for the CPU they run on (AVX2/AVX-512 vector math); CPU=x86-64 gives
 # a portable binary.
@@ -12,7 +12,7 @@ VENV ?= .venv
 BENCH_DIR ?= bench-results
 SAMPLES ?= .build/samples
 
-.PHONY: deps build test run samples bench bench-encoder bench-memory bench-detect bench-classifiers bench-images bench-augment bench-peers bench-versus bench-blas-versus bench-interleaved fixtures fuzz clean
+.PHONY: deps build test run samples bench bench-encoder bench-memory bench-detect bench-classifiers bench-images bench-augment bench-peers bench-versus bench-blas-versus bench-interleaved bench-distributed test-mpi-hosts fixtures fuzz clean
 
 # Installs the Debian packages that are missing (apt-get update first, only when something is missing).
 deps:
@@ -83,6 +83,30 @@ bench-images: deps
 bench-augment: deps
 	$(SWIFT) build $(RELEASE) --product code-bench-augment
 	$(BIN)/code-bench-augment --output $(BENCH_DIR)/augment.json
+
+# One MPI job across two hosts made of network namespaces (veth pair, TCP transport; needs root).
+# Also part of make test (DistributedTests "two hosts").
+test-mpi-hosts: deps
+	$(SWIFT) build --product code-bench-distributed
+	tools/mpi_two_hosts.sh $$($(SWIFT) build --show-bin-path)/code-bench-distributed --self-test --threads 1
+	tools/mpi_two_hosts.sh $$($(SWIFT) build --show-bin-path)/code-bench-distributed --steps 5 --batch 7 --micro-batch 3 --threads 1
+
+# 1 rank with 2 threads against 2 ranks with 1 thread each (mpirun on loopback), at the same
+# logical batch of full-size ViT-Tiny CoDE steps, in alternating rounds (ROUNDS, default 5).
+# DIST_BATCH pairs per step (default 16). See docs/distributed.md.
+DIST_BATCH ?= 16
+MPIRUN := mpirun --allow-run-as-root --oversubscribe --mca btl self,vader,tcp
+bench-distributed: deps
+	$(SWIFT) build $(RELEASE) --product code-bench-distributed
+	rm -rf $(BENCH_DIR)/distributed && mkdir -p $(BENCH_DIR)/distributed
+	for r in $$(seq 1 $(ROUNDS)); do \
+	  $(BIN)/code-bench-distributed --bench --config tiny --batch $(DIST_BATCH) --micro-batch $(DIST_BATCH) --keep-activations --threads 2 \
+	    --output $(BENCH_DIR)/distributed/one-$$r.json > /dev/null && \
+	  $(MPIRUN) -np 2 $(BIN)/code-bench-distributed --bench --config tiny --batch $(DIST_BATCH) --micro-batch $(DIST_BATCH) --keep-activations --threads 1 \
+	    --output $(BENCH_DIR)/distributed/two-$$r.json > /dev/null || exit 1; \
+	  echo "round $$r of $(ROUNDS) done"; \
+	done
+	$(BIN)/code-bench-distributed --summarise $(BENCH_DIR)/distributed --output $(BENCH_DIR)/distributed.json
 
 # The Python peers (PyTorch eager, ONNX Runtime, scikit-learn, Pillow) in a venv; separate from
 # `make bench` because they download about 1 GB of wheels. Run after bench-images (its JPEGs).

@@ -32,8 +32,10 @@ struct BenchDistributed: ParsableCommand {
     @Flag(help: "Time full steps (use --config tiny for ViT-Tiny at 224 px).") var bench = false
     @Option(help: "Abort the job from this rank at --abort-at-step (tests a dying rank).") var abortRank: Int?
     @Option(help: "Step at which --abort-rank exits.") var abortAtStep = 1
+    @Option(help: "Summarise the --bench reports in this folder (one-<round>.json, two-<round>.json): medians and the per-round ratio.") var summarise: String?
 
     func run() throws {
+        if let summarise { try summariseRounds(summarise); return }
         if let threads { Threading.count = threads }
         let comm = try MPICommunicator.world()
         if selfTest { try runSelfTest(comm) }
@@ -178,5 +180,41 @@ struct BenchDistributed: ParsableCommand {
             if let output { try data.write(to: URL(fileURLWithPath: output), options: .atomic) }
             print(String(decoding: data, as: UTF8.self))
         }
+    }
+
+    /// Medians over rounds of 1-rank and 2-rank throughput, and of the ratio within each round
+    /// (both figures of a round share one machine state).
+    func summariseRounds(_ dir: String) throws {
+        func load(_ name: String) throws -> [String: Any] {
+            let data = try Data(contentsOf: URL(fileURLWithPath: dir).appendingPathComponent(name))
+            guard let obj = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { throw ValidationError("\(name) is not a JSON object") }
+            return obj
+        }
+        func median(_ x: [Double]) -> Double { let s = x.sorted(); return s.isEmpty ? .nan : s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
+        var one: [Double] = [], two: [Double] = [], ratio: [Double] = [], comm: [Double] = [], step2: [Double] = []
+        var bytes = 0
+        var round = 1
+        while FileManager.default.fileExists(atPath: dir + "/one-\(round).json") && FileManager.default.fileExists(atPath: dir + "/two-\(round).json") {
+            let a = try load("one-\(round).json"), b = try load("two-\(round).json")
+            guard let ia = a["images_per_second"] as? Double, let ib = b["images_per_second"] as? Double,
+                  let cb = b["communication_seconds_median_per_rank"] as? [Double], let sb = b["step_seconds_median"] as? Double else {
+                throw ValidationError("round \(round): missing fields")
+            }
+            one.append(ia); two.append(ib); ratio.append(ib / ia); comm.append(cb.max() ?? 0); step2.append(sb)
+            bytes = b["bytes_per_step_per_rank"] as? Int ?? bytes
+            round += 1
+        }
+        guard !one.isEmpty else { throw ValidationError("no rounds (one-1.json, two-1.json) in \(dir)") }
+        let report: [String: Any] = [
+            "rounds": one.count, "one_rank_images_per_second": one, "two_ranks_images_per_second": two, "ratio_two_over_one": ratio,
+            "median_one_rank_images_per_second": median(one), "median_two_ranks_images_per_second": median(two),
+            "median_ratio": median(ratio), "median_communication_seconds_per_step": median(comm),
+            "median_two_rank_step_seconds": median(step2), "bytes_per_step_per_rank": bytes,
+        ]
+        let data = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
+        if let output { try data.write(to: URL(fileURLWithPath: output), options: .atomic) }
+        print(String(decoding: data, as: UTF8.self))
+        print(String(format: "2 ranks x 1 thread / 1 rank x 2 threads: %.3f (median of %d rounds); communication %.3f s of a %.2f s step; %d bytes per rank per step",
+                     median(ratio), one.count, median(comm), median(step2), bytes))
     }
 }

@@ -110,6 +110,45 @@ struct DistributedTests {
         #expect(l1.count == 5 && l1 == l2, "\(a.out)\n\(b.out)")
     }
 
+    /// Two "hosts" made of network namespaces joined by a veth pair (tools/mpi_two_hosts.sh):
+    /// the collectives and 5 training steps over Open MPI's TCP transport, against one process.
+    @Test("two hosts (network namespaces, TCP): self-test, and 5 steps equal 1 process")
+    func twoHosts() throws {
+        let script = Fixtures.root.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("tools/mpi_two_hosts.sh")
+        let exe = URL(fileURLWithPath: Self.bin).appendingPathComponent("code-bench-distributed").path
+        func hosts(_ args: [String]) throws -> Run {
+            let p = Process()
+            p.executableURL = script
+            p.arguments = [exe] + args
+            let err = Pipe(), out = Pipe()
+            p.standardError = err
+            p.standardOutput = out
+            try p.run()
+            let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return Run(status: p.terminationStatus, out: String(decoding: o, as: UTF8.self), err: String(decoding: e, as: UTF8.self))
+        }
+        let selfTest = try hosts(["--self-test", "--threads", "1"])
+        #expect(selfTest.status == 0 && selfTest.out.contains("self-test passed on 2 rank(s)"), "\(selfTest.err)")
+        // Each rank ran in its own namespace.
+        #expect(selfTest.err.contains("rank 0 in namespace ckA-") && selfTest.err.contains("rank 1 in namespace ckB-"), "\(selfTest.err)")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("codekit-mpi-hosts-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let common = ["--steps", "5", "--batch", "7", "--micro-batch", "3"]
+        let a = try Self.run("code-bench-distributed", common + ["--output", dir.appendingPathComponent("1.safetensors").path])
+        let b = try hosts(common + ["--threads", "1", "--output", dir.appendingPathComponent("2.safetensors").path])
+        #expect(a.status == 0 && b.status == 0, "\(a.err)\n\(b.err)")
+        let p1 = try Self.floats(dir.appendingPathComponent("1.safetensors"), "parameters")
+        let d = Self.maxAbsDifference(p1, try Self.floats(dir.appendingPathComponent("2.safetensors"), "parameters"))
+        #expect(d <= 1e-4, "max |Δθ| = \(d)")
+        // Every step's all-reduce moves at least the whole gradient (4 bytes per parameter) into
+        // each rank: over 5 steps that much reached the first namespace through the veth.
+        let line = b.err.split(separator: "\n").first { $0.contains("bytes received") } ?? ""
+        let received = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        #expect(received >= 5 * 4 * p1.count, "\(line)")
+    }
+
     /// `code-train` under mpirun: the final encoder equals the one-process run within the bound
     /// above; a run resumed under 2 ranks from a 1-process checkpoint lands at the same place;
     /// only rank 0 writes the log.
