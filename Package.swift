@@ -22,6 +22,7 @@ let package = Package(
         .executable(name: "code-train", targets: ["code-train"]),
         .executable(name: "code-fit", targets: ["code-fit"]),
         .executable(name: "code-detect", targets: ["code-detect"]),
+        .executable(name: "code-calibrate", targets: ["code-calibrate"]),
         .executable(name: "code-eval", targets: ["code-eval"]),
     ],
     dependencies: [
@@ -65,6 +66,7 @@ let package = Package(
         .executableTarget(name: "code-train", dependencies: ["CoDEKit", "CoDEMPI", argumentParser], path: "Examples/code-train"),
         .executableTarget(name: "code-fit", dependencies: ["CoDEKit", "CoDEClassifiers", argumentParser], path: "Examples/code-fit"),
         .executableTarget(name: "code-detect", dependencies: ["CoDEKit", "CoDEMPI", "CoDEClassifiers", "CoDECore", argumentParser], path: "Examples/code-detect"),
+        .executableTarget(name: "code-calibrate", dependencies: ["CoDEKit", "CoDEClassifiers", argumentParser], path: "Examples/code-calibrate"),
         .executableTarget(name: "code-eval", dependencies: ["CoDEKit", "CoDEClassifiers", argumentParser], path: "Examples/code-eval"),
 
         // MARK: Benchmarks

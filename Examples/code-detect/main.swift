@@ -57,6 +57,8 @@ struct CodeDetect: ParsableCommand {
             let (classifierFile, meta) = try ClassifierFile.open(file)
             let c = try AnyClassifier.load(classifierFile, metadata: meta)
             if let threshold { try c.kind.validateThreshold(threshold) }
+            let recorded = try ThresholdCalibration.recordedThreshold(in: meta)
+            if threshold == nil, let t = recorded { note("code-detect: note: using the calibrated threshold \(t) recorded in \(file.path) (code-calibrate)") }
             let records = try EmbeddingsJSONL.read(URL(fileURLWithPath: embeddings))
             // The crops and encoder the rows were made with must be the classifier's.
             for w in try Provenance.check(classifier: Provenance.of(classifierAt: file, metadata: meta), classifierName: file.path,
@@ -64,7 +66,7 @@ struct CodeDetect: ParsableCommand {
                 note("code-detect: \(w)")
             }
             for r in records where !r.isOK { note("\(embeddings):\(r.line): '\(r.path)' has no embedding: \(r.error ?? "error")") }
-            rows = try thresholded(c.detect(records, source: embeddings), kind: c.kind)
+            rows = try thresholded(c.detect(records, source: embeddings), kind: c.kind, threshold: threshold ?? recorded)
             text = fmt.render(rows)
         } else {
             guard !inputs.isEmpty else { throw ValidationError("give image files, folders or .csv lists (or --embeddings FILE)") }
@@ -99,7 +101,7 @@ struct CodeDetect: ParsableCommand {
         return f
     }
 
-    func thresholded(_ rows: [DetectionRow], kind: ClassifierKind) -> [DetectionRow] {
+    func thresholded(_ rows: [DetectionRow], kind: ClassifierKind, threshold: Double?) -> [DetectionRow] {
         guard let t = threshold else { return rows }
         return rows.map { r in
             guard let s = r.score else { return r }

@@ -56,7 +56,7 @@ struct CodeEval: ParsableCommand {
             runs.append(EvaluationRun(condition: c, samples: scored, embeddings: emb))
         }
         print(EvaluationOutput.table(metrics), terminator: "")
-        let context = EvaluationContext(model: model ?? "(bundled)", classifier: classifier, data: data, threshold: threshold, seed: seed,
+        let context = EvaluationContext(model: model ?? "(bundled)", classifier: classifier, data: data, threshold: detector.threshold, seed: seed,
                                         crops: detector.embedder.crops)
         let csv = EvaluationOutput.csv(metrics), json = EvaluationOutput.json(metrics, context: context)
         if let output {

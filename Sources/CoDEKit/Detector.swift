@@ -19,10 +19,13 @@ public final class Detector: @unchecked Sendable {
     /// How the classifier was named (`linear`, or a file path), for the `classifier` column.
     public let classifierName: String
     /// Decision threshold in the classifier's score scale; nil keeps the classifier's own verdict.
+    /// ``init(model:classifier:threshold:crops:)`` sets the threshold a classifier file records
+    /// (``ThresholdCalibration``, written by `code-calibrate`) when none is given.
     public var threshold: Double?
     /// What could not be checked when the model and classifier were paired (a classifier file
-    /// from an earlier version records no encoder or crops), and crops overridden by the caller,
-    /// one line each, for the tools to print on standard error.
+    /// from an earlier version records no encoder or crops), crops overridden by the caller, and
+    /// a calibrated threshold taken from the file, one line each, for the tools to print on
+    /// standard error.
     public internal(set) var warnings: [String] = []
 
     /// Pairs an encoder with a classifier; throws ``ModelDirectoryError/dimensionMismatch`` if the
@@ -77,7 +80,15 @@ public final class Detector: @unchecked Sendable {
         }
         let embedder = try Embedder(modelAt: model.url)
         embedder.crops = crops ?? recordedCrops
-        try self.init(embedder: embedder, classifier: c, classifierName: classifier, encoderName: model.url.path, threshold: threshold)
+        // A threshold calibrated by code-calibrate, unless one is given.
+        let recordedThreshold = try ThresholdCalibration.recordedThreshold(in: meta)
+        try self.init(embedder: embedder, classifier: c, classifierName: classifier, encoderName: model.url.path,
+                      threshold: threshold ?? recordedThreshold)
+        if threshold == nil, let t = recordedThreshold {
+            let fpr = meta.values[ThresholdCalibration.achievedKey].map { ", false-positive rate \($0)" } ?? ""
+            let n = meta.values[ThresholdCalibration.realImagesKey].map { " on \($0) real images" } ?? ""
+            warnings.append("note: using the calibrated threshold \(t) recorded in \(url.path) (code-calibrate\(fpr)\(n))")
+        }
         self.warnings = warnings
     }
 
