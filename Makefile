@@ -166,6 +166,7 @@ fixtures: $(VENV)/.done
 	$(VENV)/bin/python Tests/Fixtures/make_image_fixtures.py
 	$(VENV)/bin/python Tests/Fixtures/make_eval_fixtures.py
 	$(VENV)/bin/python Tests/Fixtures/make_objective_fixtures.py
+	$(VENV)/bin/python Tests/Fixtures/make_calibration_fixtures.py
 
 # libFuzzer targets for every image decoder, the tar reader and the safetensors reader, each run
 # for FUZZ_SECONDS (default 30); crashing inputs land in Fuzz/.work/crashers/. See Fuzz/run.sh.

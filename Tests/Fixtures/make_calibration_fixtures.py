@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fixtures for Tests/CoDEClassifiersTests/ThresholdCalibrationTests.swift (run from the repository root):
 
-    .venv/bin/python Tests/Fixtures/make_calibration_fixtures.py
+    .venv/bin/python Tests/Fixtures/make_calibration_fixtures.py      (or make fixtures)
 
 Writes Tests/Fixtures/calibration/reference.json. Each case holds real-image scores (numpy's
 default_rng, stored in full precision, some of them tied), a target false-positive rate, and the
