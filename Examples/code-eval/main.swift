@@ -57,7 +57,7 @@ struct CodeEval: ParsableCommand {
         }
         print(EvaluationOutput.table(metrics), terminator: "")
         let context = EvaluationContext(model: model ?? "(bundled)", classifier: classifier, data: data, threshold: detector.threshold, seed: seed,
-                                        crops: detector.embedder.crops)
+                                        crops: detector.embedder.crops, fakenessThreshold: detector.fakenessThreshold)
         let csv = EvaluationOutput.csv(metrics), json = EvaluationOutput.json(metrics, context: context)
         if let output {
             try AtomicFile.write(csv, to: URL(fileURLWithPath: output + ".csv"))

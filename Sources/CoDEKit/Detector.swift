@@ -126,6 +126,18 @@ public final class Detector: @unchecked Sendable {
         return preds.map { Prediction(decision: $0.decision, verdict: Self.verdict(score: $0.decision, threshold: t, kind: classifier.kind)) }
     }
 
+    /// The threshold of the verdicts on the fakeness scale (larger = more fake): ``threshold``
+    /// when set, else the classifier's own (p(fake) 0.5 for linear and head, decision 0 for the
+    /// SVM); nil for k-NN's neighbour vote.
+    public var fakenessThreshold: Double? {
+        if let t = threshold { return classifier.fakeness(t) }
+        switch classifier.kind {
+        case .linear, .head: return classifier.fakeness(0.5)
+        case .svm: return classifier.fakeness(0)
+        case .knn: return nil
+        }
+    }
+
     /// The verdict of `score` at threshold `t`: fake if `score > t` (linear, knn, head); real if
     /// `score > t` (svm).
     public static func verdict(score: Double, threshold t: Double, kind: ClassifierKind) -> Verdict {

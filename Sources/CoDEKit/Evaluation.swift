@@ -6,7 +6,7 @@ import Foundation
 public struct ScoredSample: Sendable, Equatable {
     public let path: String
     public let label: Verdict
-    /// `real` for real photos; the generator name for fakes (`unknown` when the dataset has none).
+    /// `real` for real photos; the generator name for fakes (`fake (all)` when the dataset names none).
     public let group: String
     public let verdict: Verdict?
     /// The classifier's decision value (its own scale, see ``Detector``).
@@ -20,8 +20,12 @@ public struct ScoredSample: Sendable, Equatable {
         self.verdict = verdict; self.score = score; self.fakeness = fakeness; self.error = error
     }
 
-    /// The group of a dataset sample: `real`, or its generator (`unknown` if none is recorded).
-    public static func group(of s: ImageSample) -> String { s.label == .real ? "real" : (s.generator ?? "unknown") }
+    /// The group of a dataset sample: `real`, or its generator (``allFakes`` if none is recorded,
+    /// as for a folder dataset without generator subfolders).
+    public static func group(of s: ImageSample) -> String { s.label == .real ? "real" : (s.generator ?? allFakes) }
+
+    /// The group of fakes whose generator the dataset does not name.
+    public static let allFakes = "fake (all)"
 }
 
 /// Metrics of one group of fakes: accuracy on them, and ranking against all real photos.

@@ -10,10 +10,14 @@ public struct EvaluationContext: Sendable {
     public var seed: UInt64
     /// The crops the images were embedded with.
     public var crops: CropLayout
+    /// The verdicts' threshold on the fakeness score (``ScoredSample/fakeness``): the report
+    /// marks it on the histogram and ranks misclassified files by their distance from it. Nil
+    /// when the verdict is not a threshold (k-NN's neighbour vote).
+    public var fakenessThreshold: Double?
     public init(model: String, classifier: String, data: String, threshold: Double? = nil, seed: UInt64 = TestTimeTransforms.defaultSeed,
-                crops: CropLayout = .center) {
+                crops: CropLayout = .center, fakenessThreshold: Double? = nil) {
         self.model = model; self.classifier = classifier; self.data = data; self.threshold = threshold; self.seed = seed
-        self.crops = crops
+        self.crops = crops; self.fakenessThreshold = fakenessThreshold
     }
 }
 

@@ -43,9 +43,10 @@ public enum ReportFigures {
     }
 
     /// Histograms of the fakeness score (larger = more fake) of real and fake images, each
-    /// normalised to fractions of its class, over `bins` equal bins spanning all scores.
-    public static func histogram(_ run: EvaluationRun, bins: Int = 30) -> String {
-        let s = ok(run.samples), v = s.map { $0.fakeness! }
+    /// normalised to fractions of its class, over `bins` equal bins spanning all scores (and the
+    /// threshold), with the verdicts' `threshold` (fakeness scale) as a dashed vertical line.
+    public static func histogram(_ run: EvaluationRun, bins: Int = 30, threshold: Double? = nil) -> String {
+        let s = ok(run.samples), v = s.map { $0.fakeness! } + (threshold.map { [$0] } ?? [])
         let lo = v.min() ?? 0, hi = max(v.max() ?? 1, lo + 1e-9)
         let width = (hi - lo) / Double(bins)
         func hist(_ label: Verdict) -> [(x0: Double, x1: Double, h: Double)] {
@@ -60,6 +61,9 @@ public enum ReportFigures {
                         yLabel: "fraction of class", x: lo...hi, y: 0...max(top * 1.05, 1e-9))
         p.bars(real, color: SVGPlot.palette[0], label: "real (\(s.filter { $0.label == .real }.count))")
         p.bars(fake, color: SVGPlot.palette[1], label: "fake (\(s.filter { $0.label == .fake }.count))")
+        if let t = threshold {
+            p.line([(t, 0), (t, max(top * 1.05, 1e-9))], color: "#333", dashed: true, label: String(format: "threshold %.4g", t))
+        }
         return p.render()
     }
 

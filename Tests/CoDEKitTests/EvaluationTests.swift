@@ -181,6 +181,43 @@ import _CoDETestSupport
         #expect(throws: ModelDirectoryError.self) { try ModelDirectory(ws.model.appendingPathComponent("config.json")) }
     }
 
+    /// The report's confusion matrix, threshold line and misclassified list on the constructed
+    /// case of `metricsOnAConstructedCase`: reals called fake 1 (0.6), fakes called real 1 (0.3).
+    /// Worst first by distance from the threshold 0.5: 0.3 (0.2 away) before 0.6 (0.1 away).
+    @Test func reportConfusionThresholdAndMisclassified() throws {
+        let samples = [s(.real, "real", .real, 0.1), s(.real, "real", .real, 0.4), s(.real, "real", .fake, 0.6), s(.real, "real", .real, 0.2),
+                       s(.fake, "genA", .real, 0.3), s(.fake, "genA", .fake, 0.9), s(.fake, "genB", .fake, 0.7), s(.fake, "genB", .fake, 0.8),
+                       s(.fake, "genB", nil, nil)]
+        let cm = EvaluationReport.confusion(samples)
+        #expect(cm.contains("<tr><th scope=\"row\">real</th><td>3</td><td>1</td></tr>") && cm.contains("<tr><th scope=\"row\">fake</th><td>1</td><td>3</td></tr>"), "\(cm)")
+        let worst = EvaluationReport.worstMisclassified(samples, threshold: 0.5, limit: 10)
+        #expect(worst.map(\.fakeness) == [0.3, 0.6])
+        #expect(EvaluationReport.worstMisclassified(samples, threshold: 0.5, limit: 1).map(\.fakeness) == [0.3])
+        // Paths "x" do not exist: listed without a thumbnail, never a failure.
+        let html = EvaluationReport.misclassified(samples, threshold: 0.5, limit: 10)
+        #expect(html.contains("Misclassified files (2 of 2, worst first)") && html.contains("(no thumbnail)"))
+        let run = EvaluationRun(condition: "none", samples: samples, embeddings: samples.map { _ in nil })
+        let hist = ReportFigures.histogram(run, threshold: 0.5)
+        #expect(Self.wellFormed(hist) && hist.contains("threshold 0.5") && hist.contains("stroke-dasharray"))
+        #expect(!ReportFigures.histogram(run).contains("threshold"))
+    }
+
+    /// A real image gets a thumbnail (a JPEG data URI that decodes to at most 96 px).
+    @Test func reportThumbnail() throws {
+        let b64 = try #require(EvaluationReport.thumbnail(Fixtures.url("images/jpeg_444_260x241.jpg").path))
+        let img = try ImageDecoder.decode(data: try #require(Data(base64Encoded: b64)), source: "thumbnail")
+        #expect(img.width == 96 && img.height == 89)
+        #expect(EvaluationReport.thumbnail("/nonexistent.jpg") == nil)
+    }
+
+    /// A folder dataset without generator subfolders: its fakes are the group "fake (all)".
+    @Test func fakesWithoutGenerator() {
+        let f = SampleLocation.file(URL(fileURLWithPath: "f.jpg"))
+        #expect(ScoredSample.group(of: ImageSample(location: f, label: .fake, generator: nil)) == "fake (all)")
+        #expect(ScoredSample.group(of: ImageSample(location: f, label: .fake, generator: "sd")) == "sd")
+        #expect(ScoredSample.group(of: ImageSample(location: f, label: .real, generator: nil)) == "real")
+    }
+
     /// Minimal XML well-formedness: tags nest and close, attribute quotes pair, only the five
     /// predefined entities appear. (`xmllint --noout` agrees on the files; see docs/evaluation.md.)
     static func wellFormed(_ s: String) -> Bool {
