@@ -52,8 +52,7 @@ struct CodeDetect: ParsableCommand {
         if let embeddings {
             guard inputs.isEmpty else { throw ValidationError("give either --embeddings or image inputs, not both") }
             guard crops == nil else { throw ValidationError("--crops applies to images, not to --embeddings") }
-            let file = try ClassifierKind(rawValue: classifier) != nil ? ModelDirectory.resolve(model).classifierURL(classifier)
-                                                                      : URL(fileURLWithPath: classifier)
+            let file = try ModelDirectory.resolve(model).classifierURL(classifier)
             let (classifierFile, meta) = try ClassifierFile.open(file)
             let c = try AnyClassifier.load(classifierFile, metadata: meta)
             if let threshold { try c.kind.validateThreshold(threshold) }

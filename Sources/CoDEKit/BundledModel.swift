@@ -18,6 +18,8 @@ public enum ModelDirectoryError: Error, CustomStringConvertible, Equatable {
     case noBundledModel
     case notAModel(path: String, reason: String)
     case missingClassifier(path: String, name: String)
+    /// `--classifier X` is neither a classifier kind nor an existing file.
+    case unknownClassifier(spec: String)
     case dimensionMismatch(classifier: String, classifierDimension: Int, encoder: String, encoderDimension: Int)
 
     public var description: String {
@@ -31,6 +33,9 @@ public enum ModelDirectoryError: Error, CustomStringConvertible, Equatable {
                 ? "\(p): the bundled model has no '\(n)' classifier (fit one with code-fit --classifier \(n) --data DATASET --output FILE.safetensors, "
                     + "then pass --classifier FILE.safetensors)"
                 : "\(p): no '\(n)' classifier in this model directory (fit one with code-fit --classifier \(n) --data DATASET --output \(p))"
+        case let .unknownClassifier(spec):
+            "unknown classifier '\(spec)': give \(ClassifierKind.allCases.map(\.rawValue).joined(separator: ", ")) "
+                + "(the classifier files of the model folder), or the path of a classifier file (code-fit writes them)"
         case let .dimensionMismatch(c, cd, e, ed):
             "classifier \(c) takes \(cd)-d embeddings but the encoder \(e) produces \(ed)-d embeddings"
         }
@@ -75,7 +80,14 @@ public struct ModelDirectory: Sendable, Equatable {
     /// The file a `--classifier` value names: `linear`, `knn` or `svm` is
     /// `<dir>/<name>.safetensors` (which must exist); anything else is a path to a classifier file.
     public func classifierURL(_ spec: String) throws -> URL {
-        guard let kind = ClassifierKind(rawValue: spec) else { return URL(fileURLWithPath: spec) }
+        guard let kind = ClassifierKind(rawValue: spec) else {
+            let file = URL(fileURLWithPath: spec)
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: file.path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+                throw ModelDirectoryError.unknownClassifier(spec: spec)
+            }
+            return file
+        }
         let file = url.appendingPathComponent("\(kind.rawValue).safetensors")
         guard FileManager.default.fileExists(atPath: file.path) else {
             throw ModelDirectoryError.missingClassifier(path: url.path, name: kind.rawValue)

@@ -157,7 +157,13 @@ final class DetectorWorkspace {
         #expect(throws: ModelDirectoryError.missingClassifier(path: ws.model.path, name: "knn")) { try dir.classifierURL("knn") }
         try ws.fit(.knn)
         #expect(try dir.classifierURL("knn") == ws.model.appendingPathComponent("knn.safetensors"))
-        #expect(try dir.classifierURL("/x/y.safetensors").path == "/x/y.safetensors")
+        let knnFile = ws.model.appendingPathComponent("knn.safetensors").path
+        #expect(try dir.classifierURL(knnFile).path == knnFile)
+        // Neither a kind nor an existing file (nor a folder): say what --classifier takes.
+        #expect(throws: ModelDirectoryError.unknownClassifier(spec: "/x/y.safetensors")) { try dir.classifierURL("/x/y.safetensors") }
+        #expect(throws: ModelDirectoryError.unknownClassifier(spec: ws.model.path)) { try dir.classifierURL(ws.model.path) }
+        let bogus = "\(ModelDirectoryError.unknownClassifier(spec: "bogus"))"
+        #expect(bogus.contains("unknown classifier 'bogus'") && bogus.contains("linear, knn, svm, head"), "\(bogus)")
         #expect(throws: ModelDirectoryError.self) { try ModelDirectory(ws.data) }
         let other = ws.root.appendingPathComponent("eight.safetensors")
         try LogisticRegression(coefficients: [Double](repeating: 0.1, count: 8), intercept: 0).save(to: other)
