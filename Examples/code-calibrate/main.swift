@@ -51,20 +51,13 @@ struct CodeCalibrate: ParsableCommand {
         let source = try dir.classifierURL(classifier)
         let (_, meta) = try ClassifierFile.open(source)
         let kind = meta.kind
-        // Where the calibrated file goes: checked before the images are scored.
-        let target: URL
-        if let output {
-            target = try FitOutput.resolve(classifier: kind.rawValue, output: output, model: nil).file
-        } else {
-            guard model != nil else {
-                throw ValidationError("no output named, and code-calibrate never writes into the bundled model: pass --output FILE.safetensors, "
-                    + "or --model DIR naming a model folder of your own (cp -r '\(BundledModel.directory.path)' mymodel)")
-            }
-            target = source
-            if let b = FitOutput.bundledDirectories.first(where: { source.standardizedFileURL.path.hasPrefix($0.standardizedFileURL.path + "/") }) {
-                throw FitOutputError.insideBundledModel(file: source.path, bundled: b.path)
-            }
+        // Where the calibrated file goes (checked before the images are scored): --output, else the
+        // classifier file itself when a model folder or file of the user's was named.
+        guard output != nil || model != nil || ClassifierKind(rawValue: classifier) == nil else {
+            throw ValidationError("no output named, and code-calibrate never writes into the bundled model: pass --output FILE.safetensors, "
+                + "or --model DIR naming a model folder of your own (cp -r '\(BundledModel.directory.path)' mymodel)")
         }
+        let target = try FitOutput.resolve(classifier: kind.rawValue, output: output ?? source.path, model: nil).file
         let files = try DetectorInputs.expand(real)
         guard !files.isEmpty else { throw ValidationError("--real \(real.joined(separator: " ")) holds no image files") }
         let detector = try Detector(model: dir, classifier: classifier, threshold: nil)
