@@ -45,8 +45,12 @@ let package = Package(
         // setjmp-based error handling of libjpeg/libpng/giflib/libtiff/libwebp must live in C.
         .target(name: "CCodecs", linkerSettings: ["jpeg", "png16", "webp", "webpdemux", "gif", "tiff"].map { .linkedLibrary($0) }),
 
+        // The hot element-wise and row kernels, compiled for AVX-512, AVX2+FMA and baseline x86-64
+        // and dispatched at run time (see Sources/CKernels/kernels.c).
+        .target(name: "CKernels", exclude: ["kernels_impl.h"]),
+
         // MARK: Library modules
-        .target(name: "CoDECore", dependencies: ["COpenBLAS", logging]),
+        .target(name: "CoDECore", dependencies: ["COpenBLAS", "CKernels", logging]),
         .target(name: "CoDEImage", dependencies: ["CoDECore", "CCodecs", logging]),
         .target(name: "CoDEModel", dependencies: ["CoDECore"]),
         .target(name: "CoDEAugment", dependencies: ["CoDECore", "CoDEImage"]),

@@ -52,3 +52,47 @@ import Testing
         for i in 0..<(2 * n) { #expect(abs(Double(s[i]) - ref[i]) < 1e-6) }
     }
 }
+
+/// Every instruction-set variant of the C kernels this CPU can run (AVX-512, AVX2+FMA, baseline
+/// SSE2 without FMA on x86-64) against libm in Double, at the tolerances of the tests above.
+@Suite struct KernelVariantTests {
+    @Test func dispatcherSelectsTheBestSupportedVariant() {
+        let variants = VectorMath.kernelVariants
+        #expect(!variants.isEmpty)
+        #expect(variants.last?.supported == true, "the baseline variant always runs")
+        // Unless CODEKIT_KERNELS forces a lower one, the first supported variant is selected.
+        if ProcessInfo.processInfo.environment["CODEKIT_KERNELS"] == nil {
+            #expect(VectorMath.kernelVariant == variants.first { $0.supported }?.name)
+        }
+        #expect(VectorMath.evaluate(.exp, variant: "no-such-variant", [0]) == nil)
+    }
+
+    @Test(arguments: ["avx512", "avx2-fma", "sse2", "portable"])
+    func variantMatchesLibm(_ variant: String) {
+        // 20,001 points plus a tail (n not a multiple of 16).
+        let expX = (0...20_000).map { Float(-87.0 + Double($0) * (175.0 / 20_000)) }
+        guard let e = VectorMath.evaluate(.exp, variant: variant, expX) else {
+            #expect(!VectorMath.kernelVariants.contains { $0.name == variant && $0.supported })
+            return
+        }
+        var worst = 0.0
+        for (x, y) in zip(expX, e) { let r = Foundation.exp(Double(x)); worst = max(worst, abs(Double(y) - r) / r) }
+        #expect(worst < 4e-7, "\(variant) exp worst relative error \(worst)")
+
+        let erfX = (0...20_000).map { Float(-6.0 + Double($0) * (12.0 / 20_000)) }
+        let erfY = VectorMath.evaluate(.erf, variant: variant, erfX)!
+        worst = zip(erfX, erfY).map { abs(Double($1) - Foundation.erf(Double($0))) }.max()!
+        #expect(worst < 5e-7, "\(variant) erf worst absolute error \(worst)")
+
+        func gelu(_ x: Double) -> Double { 0.5 * x * (1 + Foundation.erf(x / 2.0.squareRoot())) }
+        let gx = stride(from: -5.0, through: 5.0, by: 0.37).map { Float($0) }
+        let g = VectorMath.evaluate(.gelu, variant: variant, gx)!
+        let d = VectorMath.evaluate(.geluDerivative, variant: variant, gx)!
+        for i in gx.indices {
+            let x = Double(gx[i])
+            let fd = (gelu(x + 1e-5) - gelu(x - 1e-5)) / 2e-5
+            #expect(abs(Double(d[i]) - fd) < 2e-6, "\(variant) gelu'(\(x))")
+            #expect(abs(Double(g[i]) - gelu(x)) < 1e-6, "\(variant) gelu(\(x))")
+        }
+    }
+}
