@@ -13,6 +13,7 @@
 #include "ckernels.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,20 +26,7 @@ typedef int32_t v16i __attribute__((vector_size(64)));
 typedef float v16f_u __attribute__((vector_size(64), aligned(4), __may_alias__));
 #define vsplat(c) ((v16f){(c), (c), (c), (c), (c), (c), (c), (c), (c), (c), (c), (c), (c), (c), (c), (c)})
 
-typedef struct {
-    const char *name;
-    void (*exp)(long, const float *, float *);
-    void (*erf)(long, const float *, float *);
-    void (*gelu)(long, const float *, float *);
-    void (*gelu_derivative)(long, const float *, float *);
-    void (*gelu_with_derivative)(long, float *, float *);
-    void (*gelu_backward_rows)(const float *, const float *, float *, long, long, float *);
-    void (*exp_rows)(float *, long, long, long, float *);
-    void (*softmax_backward_rows)(const float *, float *, long, long, float);
-    void (*layernorm_forward_rows)(const float *, float *, const float *, const float *, float *, float *, long, long, float);
-    void (*layernorm_backward_rows)(const float *, const float *, const float *, const float *, const float *,
-                                    float *, float *, float *, long, long);
-} ck_table;
+typedef ck_kernels ck_table;
 
 #if defined(__x86_64__)
 
@@ -120,6 +108,13 @@ static const ck_table *ck_table_get(void) {
     if (forced && *forced) {
         const ck_table *f = ck_find(forced);
         if (f && ck_supported(f)) t = f;
+        else {
+            fprintf(stderr, "CoDEKit: CODEKIT_KERNELS=%s is %s; using %s (choices:", forced,
+                    f ? "not supported by this CPU" : "not a kernel variant", t->name);
+            for (int i = 0; i < CK_COUNT; i++)
+                if (ck_supported(ck_variants[i])) fprintf(stderr, " %s", ck_variants[i]->name);
+            fprintf(stderr, ")\n");
+        }
     }
     __atomic_store_n(&ck_current, t, __ATOMIC_RELEASE);
     return t;
@@ -140,16 +135,9 @@ const char *ck_variant_at(int i, int *supported) {
     return ck_variants[i]->name;
 }
 
-int ck_eval_variant(const char *variant, int kernel, long n, const float *src, float *dst) {
+const ck_kernels *ck_kernels_for(const char *variant) {
     const ck_table *t = variant ? ck_find(variant) : NULL;
-    if (!t || !ck_supported(t)) return -1;
-    switch (kernel) {
-    case 0: t->exp(n, src, dst); return 0;
-    case 1: t->erf(n, src, dst); return 0;
-    case 2: t->gelu(n, src, dst); return 0;
-    case 3: t->gelu_derivative(n, src, dst); return 0;
-    default: return -1;
-    }
+    return t && ck_supported(t) ? t : NULL;
 }
 
 void ck_exp(long n, const float *src, float *dst) { ck_table_get()->exp(n, src, dst); }
@@ -173,4 +161,9 @@ void ck_layernorm_forward_rows(const float *x, float *y, const float *gamma, con
 void ck_layernorm_backward_rows(const float *dy, const float *x, const float *mean, const float *rstd,
                                 const float *gamma, float *dx, float *dgamma, float *dbeta, long rows, long dim) {
     ck_table_get()->layernorm_backward_rows(dy, x, mean, rstd, gamma, dx, dgamma, dbeta, rows, dim);
+}
+void ck_adamw(float *p, const float *g, float *m, float *v, long n, float decay_factor, float one_minus_beta1,
+              float beta2, float one_minus_beta2, float step_size, float bias_correction2_sqrt, float eps) {
+    ck_table_get()->adamw(p, g, m, v, n, decay_factor, one_minus_beta1, beta2, one_minus_beta2, step_size,
+                          bias_correction2_sqrt, eps);
 }

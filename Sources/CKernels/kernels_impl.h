@@ -259,6 +259,32 @@ static void CK_FN(ck_layernorm_backward_rows)(const float *dy, const float *x, c
     }
 }
 
+// AdamW: only multiplies, adds, a square root and a divide (contraction is off), so every
+// variant computes the same floats as the scalar Swift loop it replaces; the variants differ in
+// vector width (sqrt and divide are the costly lanes).
+static void CK_FN(ck_adamw)(float *p, const float *g, float *m, float *v, long n, float decay_factor, float one_minus_beta1,
+                            float beta2, float one_minus_beta2, float step_size, float bias_correction2_sqrt, float eps) {
+    long i = 0;
+    const v16f d = vsplat(decay_factor), b1 = vsplat(one_minus_beta1), b2 = vsplat(beta2), ob2 = vsplat(one_minus_beta2);
+    const v16f ss = vsplat(step_size), bc = vsplat(bias_correction2_sqrt), ep = vsplat(eps);
+    for (; i + 16 <= n; i += 16) {
+        v16f gi = CK_FN(ld)(g + i), mo = CK_FN(ld)(m + i), vo = CK_FN(ld)(v + i);
+        v16f mi = mo + b1 * (gi - mo);
+        v16f vi = b2 * vo + ob2 * (gi * gi);
+        CK_FN(st)(m + i, mi);
+        CK_FN(st)(v + i, vi);
+        CK_FN(st)(p + i, CK_FN(ld)(p + i) * d - ss * (mi / (__builtin_elementwise_sqrt(vi) / bc + ep)));
+    }
+    for (; i < n; i++) {
+        float gi = g[i];
+        float mi = m[i] + one_minus_beta1 * (gi - m[i]);
+        float vi = beta2 * v[i] + one_minus_beta2 * (gi * gi);
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = p[i] * decay_factor - step_size * (mi / (__builtin_sqrtf(vi) / bias_correction2_sqrt + eps));
+    }
+}
+
 static const ck_table CK_FN(ck_table) = {
     .name = CK_VARIANT_NAME,
     .exp = CK_FN(ck_exp),
@@ -271,6 +297,7 @@ static const ck_table CK_FN(ck_table) = {
     .softmax_backward_rows = CK_FN(ck_softmax_backward_rows),
     .layernorm_forward_rows = CK_FN(ck_layernorm_forward_rows),
     .layernorm_backward_rows = CK_FN(ck_layernorm_backward_rows),
+    .adamw = CK_FN(ck_adamw),
 };
 
 #undef ck_fma

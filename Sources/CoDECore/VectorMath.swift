@@ -10,7 +10,8 @@ public typealias Float8 = SIMD8<Float>
 public enum VectorMath {
     /// The instruction-set variant the C kernels dispatch to on this CPU: "avx512", "avx2-fma",
     /// "sse2" (baseline x86-64) or "portable" (other architectures). The environment variable
-    /// `CODEKIT_KERNELS` can force a lower supported variant (for benchmarks and tests).
+    /// `CODEKIT_KERNELS` selects another variant this CPU supports (for benchmarks and tests); an
+    /// unknown or unsupported name is reported on standard error and the best variant used.
     public static var kernelVariant: String { String(cString: ck_variant()) }
 
     /// Switches the C kernels to `variant` (a name as ``kernelVariant`` spells it) for the rest of
@@ -26,18 +27,9 @@ public enum VectorMath {
         return out
     }
 
-    /// The element-wise kernels, for ``evaluate(_:variant:_:)``.
-    public enum ElementwiseKernel: Int32, Sendable { case exp = 0, erf, gelu, geluDerivative }
-
-    /// `kernel` over `xs` in the named variant, whichever the dispatcher selected (tests compare
-    /// the variants); nil when the variant is unknown or this CPU cannot run it.
-    public static func evaluate(_ kernel: ElementwiseKernel, variant: String, _ xs: [Float]) -> [Float]? {
-        var out = [Float](repeating: 0, count: xs.count)
-        let rc = xs.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { ck_eval_variant(variant, kernel.rawValue, xs.count, src.baseAddress, $0.baseAddress) }
-        }
-        return rc == 0 ? out : nil
-    }
+    /// The kernels of one variant, bypassing the dispatcher (tests compare every variant with a
+    /// reference); nil when the name is unknown or this CPU cannot run it.
+    public static func kernels(variant: String) -> UnsafePointer<ck_kernels>? { ck_kernels_for(variant) }
 
     @inlinable @inline(__always) public static func load(_ p: UnsafePointer<Float>) -> Float8 {
         UnsafeRawPointer(p).loadUnaligned(as: Float8.self)

@@ -12,7 +12,9 @@ extern "C" {
 
 /// The variant the dispatcher selected: "avx512", "avx2-fma", "sse2" (x86-64 baseline) or
 /// "portable" (non-x86 builds). Chosen once, on first use, from the CPU's feature bits;
-/// the environment variable CODEKIT_KERNELS (one of those names) can force a lower variant.
+/// the environment variable CODEKIT_KERNELS (one of those names) selects another variant the CPU
+/// supports; a name that is unknown or unsupported here is reported once on standard error and
+/// the best variant used.
 const char *ck_variant(void);
 
 /// Selects a variant by name (as `ck_variant` spells it) for the rest of the process; returns 0
@@ -23,10 +25,28 @@ int ck_select_variant(const char *name);
 /// NULL) is set to whether this CPU can run it.
 const char *ck_variant_at(int i, int *supported);
 
-/// Element-wise kernel `kernel` (0 exp, 1 erf, 2 gelu, 3 gelu') of the named variant, whatever the
-/// dispatcher selected (for tests comparing variants); returns -1 when the variant is unknown or
-/// unsupported here, or the kernel number is out of range.
-int ck_eval_variant(const char *variant, int kernel, long n, const float *src, float *dst);
+/// One variant's kernels (the same signatures as the dispatched `ck_*` functions below).
+typedef struct ck_kernels {
+    const char *name;
+    void (*exp)(long n, const float *src, float *dst);
+    void (*erf)(long n, const float *src, float *dst);
+    void (*gelu)(long n, const float *src, float *dst);
+    void (*gelu_derivative)(long n, const float *src, float *dst);
+    void (*gelu_with_derivative)(long n, float *x, float *derivative);
+    void (*gelu_backward_rows)(const float *dy, const float *derivative, float *dx, long rows, long cols, float *acc);
+    void (*exp_rows)(float *s, long rows, long n, long ld, float *inverse_sums);
+    void (*softmax_backward_rows)(const float *p, float *d, long rows, long n, float scale);
+    void (*layernorm_forward_rows)(const float *x, float *y, const float *gamma, const float *beta,
+                                   float *mean, float *rstd, long rows, long dim, float eps);
+    void (*layernorm_backward_rows)(const float *dy, const float *x, const float *mean, const float *rstd,
+                                    const float *gamma, float *dx, float *dgamma, float *dbeta, long rows, long dim);
+    void (*adamw)(float *p, const float *g, float *m, float *v, long n, float decay_factor, float one_minus_beta1,
+                  float beta2, float one_minus_beta2, float step_size, float bias_correction2_sqrt, float eps);
+} ck_kernels;
+
+/// The kernels of the named variant, whatever the dispatcher selected (tests compare every
+/// variant with a reference); NULL when the name is unknown or this CPU cannot run it.
+const ck_kernels *ck_kernels_for(const char *variant);
 
 /// `dst[i] = e^src[i]` (inputs clamped to [-87.3, 88.7]; about 1 ulp).
 void ck_exp(long n, const float *src, float *dst);
@@ -58,6 +78,13 @@ void ck_layernorm_forward_rows(const float *x, float *y, const float *gamma, con
 /// xhat * mean(g * xhat))` with `g = dy * gamma`, `dgamma += dy * xhat`, `dbeta += dy`.
 void ck_layernorm_backward_rows(const float *dy, const float *x, const float *mean, const float *rstd,
                                 const float *gamma, float *dx, float *dgamma, float *dbeta, long rows, long dim);
+
+/// One AdamW step over `n` parameters (PyTorch's `torch.optim.AdamW`, decoupled decay):
+/// `m += (1 - beta1) (g - m)`, `v = beta2 v + (1 - beta2) g^2`,
+/// `p = p * decay_factor - step_size * m / (sqrt(v) / bias_correction2_sqrt + eps)`, in this order of
+/// Float operations (no fused multiply-adds, so every variant gives the same floats).
+void ck_adamw(float *p, const float *g, float *m, float *v, long n, float decay_factor, float one_minus_beta1,
+              float beta2, float one_minus_beta2, float step_size, float bias_correction2_sqrt, float eps);
 
 #ifdef __cplusplus
 }
