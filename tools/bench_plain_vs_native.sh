@@ -10,13 +10,13 @@
 #   tools/bench_plain_vs_native.sh [INPUT] [OUT]
 #
 # INPUT (default ../shared/data/photos/val) is searched recursively for *.jpg; the first COUNT
-# (default 64, sorted by path) are linked into .build/bench-plain-native-jpegs. ROUNDS (default 5),
-# STEPS (default 5), THREADS (default 2), BATCH (default 32). Scratch paths: .build-plain, .build-native.
+# (default 64, sorted by path) are copied into .build/bench-plain-native-jpegs. ROUNDS (default 5),
+# STEPS (default 5), THREADS (default 2), BATCH (default 32), MODEL (default the bundled ViT-Tiny). Scratch paths: .build-plain, .build-native.
 set -euo pipefail
 input=${1:-../shared/data/photos/val}
 out=${2:-bench-results/plain-vs-native.json}
 ROUNDS=${ROUNDS:-5} STEPS=${STEPS:-5} THREADS=${THREADS:-2} BATCH=${BATCH:-32} COUNT=${COUNT:-64}
-SWIFT=${SWIFT:-swift}
+SWIFT=${SWIFT:-swift} MODEL=${MODEL:-Sources/CoDEKit/Resources/DefaultModel}
 [ -d "$input" ] || { echo "bench_plain_vs_native.sh: input folder '$input' not found" >&2; exit 2; }
 
 declare -A flags=([plain]="" [native]="-Xswiftc -target-cpu -Xswiftc native")
@@ -34,12 +34,12 @@ jpegs=.build/bench-plain-native-jpegs
 rm -rf "$jpegs" && mkdir -p "$jpegs"
 i=0
 while IFS= read -r f; do
-  ln -s "$(realpath "$f")" "$jpegs/$(printf %03d $i).jpg"; i=$((i + 1))
+  cp "$f" "$jpegs/$(printf %03d $i).jpg"; i=$((i + 1))
 done < <(find "$input" -name '*.jpg' | sort | head -n "$COUNT")
 [ "$i" = "$COUNT" ] || { echo "bench_plain_vs_native.sh: found $i JPEGs in '$input', need $COUNT" >&2; exit 2; }
 
 embed() {  # images/s of one code-embed run
-  "${bin[$1]}/code-embed" --batch-size "$BATCH" --threads "$THREADS" --output /dev/null "$jpegs" 2>&1 >/dev/null |
+  "${bin[$1]}/code-embed" --model "$MODEL" --batch-size "$BATCH" --threads "$THREADS" "$jpegs" 2>&1 >/dev/null |
     tr '\r' '\n' | grep -o '[0-9.]* images/s' | tail -1 | cut -d' ' -f1
 }
 step() {  # median seconds per training step
