@@ -90,6 +90,7 @@ static int ck_supported(const ck_table *t) { (void)t; return 1; }
 #define CK_COUNT ((int)(sizeof ck_variants / sizeof ck_variants[0]))
 
 static const ck_table *ck_current;
+static int ck_warned;
 
 static const ck_table *ck_find(const char *name) {
     for (int i = 0; i < CK_COUNT; i++)
@@ -108,12 +109,16 @@ static const ck_table *ck_table_get(void) {
     if (forced && *forced) {
         const ck_table *f = ck_find(forced);
         if (f && ck_supported(f)) t = f;
-        else {
-            fprintf(stderr, "CoDEKit: CODEKIT_KERNELS=%s is %s; using %s (choices:", forced,
-                    f ? "not supported by this CPU" : "not a kernel variant", t->name);
+        else if (!__atomic_exchange_n(&ck_warned, 1, __ATOMIC_ACQ_REL)) {
+            // Once per process (threads may race here on first use), as one write.
+            char choices[64] = "";
             for (int i = 0; i < CK_COUNT; i++)
-                if (ck_supported(ck_variants[i])) fprintf(stderr, " %s", ck_variants[i]->name);
-            fprintf(stderr, ")\n");
+                if (ck_supported(ck_variants[i])) {
+                    strncat(choices, " ", sizeof choices - strlen(choices) - 1);
+                    strncat(choices, ck_variants[i]->name, sizeof choices - strlen(choices) - 1);
+                }
+            fprintf(stderr, "CoDEKit: CODEKIT_KERNELS=%s is %s; using %s (choices:%s)\n", forced,
+                    f ? "not supported by this CPU" : "not a kernel variant", t->name, choices);
         }
     }
     __atomic_store_n(&ck_current, t, __ATOMIC_RELEASE);
