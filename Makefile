@@ -1,6 +1,6 @@
 # CoDEKit. Every entry point installs what it needs first (Debian 12, as root or with sudo).
 SHELL := /bin/bash
-APT_PACKAGES := pkg-config libopenblas-dev liblapacke-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libtiff-dev libopenmpi-dev openmpi-bin iproute2
+APT_PACKAGES := pkg-config libopenblas-dev liblapacke-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libtiff-dev libopenmpi-dev openmpi-bin iproute2 libdnnl-dev
 SWIFT ?= swift
 # Release builds are plain `swift build -c release`, what SwiftPM builds for a package's users:
 # the element-wise kernels (Sources/CKernels) choose AVX-512, AVX2+FMA or baseline x86-64 at run
@@ -14,7 +14,7 @@ VENV ?= .venv
 BENCH_DIR ?= bench-results
 SAMPLES ?= .build/samples
 
-.PHONY: deps build test run samples bench bench-encoder bench-memory bench-detect bench-classifiers bench-images bench-augment bench-peers bench-versus bench-blas-versus bench-interleaved bench-distributed bench-plain-vs-native test-mpi-hosts fixtures fuzz clean
+.PHONY: deps build test run samples bench bench-encoder bench-memory bench-detect bench-classifiers bench-images bench-augment bench-peers bench-versus bench-blas-versus bench-interleaved bench-distributed bench-plain-vs-native bench-bf16 test-mpi-hosts fixtures fuzz clean
 
 # Installs the Debian packages that are missing (apt-get update first, only when something is missing).
 deps:
@@ -159,6 +159,12 @@ bench-interleaved: deps $(VENV)/.done
 PHOTOS ?= ../shared/data/photos/val
 bench-plain-vs-native: deps
 	ROUNDS=$(ROUNDS) tools/bench_plain_vs_native.sh $(PHOTOS) $(BENCH_DIR)/plain-vs-native.json
+
+# oneDNN bf16 matmul (weights reordered once, fp32 accumulation) against OpenBLAS sgemm on the
+# four ViT-Tiny block GEMM shapes at batch 32 (issue 24 item 2, benchmark only).
+bench-bf16: deps
+	$(SWIFT) build $(RELEASE) --product code-bench-bf16
+	$(BIN)/code-bench-bf16 --threads 2 --repeats 9
 
 # Pinned: the versions the committed fixtures were generated with (Tests/Fixtures/requirements.txt).
 $(VENV)/.done: Tests/Fixtures/requirements.txt

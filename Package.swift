@@ -36,6 +36,8 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
+        // oneDNN 2.6 (bf16 matmul); only CoDEOneDNN and code-bench-bf16 link it.
+        .systemLibrary(name: "COneDNN", providers: [.apt(["libdnnl-dev"])]),
         // Open MPI for data-parallel training; only CoDEMPI (and the tools) link it.
         .systemLibrary(
             name: "COpenMPI",
@@ -83,6 +85,8 @@ let package = Package(
             name: "code-bench-images", dependencies: ["CoDEImage", argumentParser],
             path: "Benchmarks/images", exclude: ["pillow_peer.py", "pil_checksums.py", "RESULTS.md", "results"]
         ),
+        .target(name: "CoDEOneDNN", dependencies: ["COneDNN"]),
+        .executableTarget(name: "code-bench-bf16", dependencies: ["CoDECore", "CoDEOneDNN"], path: "Benchmarks/bf16"),
         .executableTarget(name: "code-bench-augment", dependencies: ["CoDEAugment"], path: "Benchmarks/augment"),
         .executableTarget(name: "code-bench-distributed", dependencies: ["CoDEKit", "CoDEMPI", argumentParser], path: "Benchmarks/distributed"),
 
