@@ -97,6 +97,7 @@ let package = Package(
         .testTarget(name: "CoDEAugmentTests", dependencies: ["CoDEAugment", "_CoDETestSupport"]),
         .testTarget(name: "CoDEContrastiveTests", dependencies: ["CoDEContrastive", "_CoDETestSupport"]),
         .testTarget(name: "CoDEClassifiersTests", dependencies: ["CoDEClassifiers", "_CoDETestSupport"]),
+        .testTarget(name: "CoDEOneDNNTests", dependencies: ["CoDEOneDNN"]),
         .testTarget(name: "CoDEKitTests", dependencies: ["CoDEKit", "_CoDETestSupport"]),
     ]
 )
