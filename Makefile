@@ -1,18 +1,21 @@
 # CoDEKit. Every entry point installs what it needs first (Debian 12, as root or with sudo).
 SHELL := /bin/bash
-APT_PACKAGES := pkg-config libopenblas-dev liblapacke-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libtiff-dev libopenmpi-dev openmpi-bin iproute2
+APT_PACKAGES := pkg-config libopenblas-dev liblapacke-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libtiff-dev libopenmpi-dev openmpi-bin iproute2 libdnnl-dev
 SWIFT ?= swift
-# Release builds are tuned for the CPU they run on (AVX2/AVX-512 vector math); CPU=x86-64 gives
-# a portable binary.
-CPU ?= native
-RELEASE := -c release -Xswiftc -target-cpu -Xswiftc $(CPU)
+# Release builds are plain `swift build -c release`, what SwiftPM builds for a package's users:
+# the element-wise kernels (Sources/CKernels) choose AVX-512, AVX2+FMA or baseline x86-64 at run
+# time, and a -target-cpu build measured level for the encoder and the training step
+# (docs/performance.md, make bench-plain-vs-native). CPU=native (or any -target-cpu name) still
+# tunes the Swift code for one CPU: the augmentation filters run about 15% faster with it.
+CPU ?=
+RELEASE := -c release $(if $(CPU),-Xswiftc -target-cpu -Xswiftc $(CPU))
 BIN = $$($(SWIFT) build $(RELEASE) --show-bin-path)
 PYTHON ?= python3
 VENV ?= .venv
 BENCH_DIR ?= bench-results
 SAMPLES ?= .build/samples
 
-.PHONY: deps build test run samples bench bench-encoder bench-memory bench-detect bench-classifiers bench-images bench-augment bench-peers bench-versus bench-blas-versus bench-interleaved bench-distributed test-mpi-hosts fixtures fuzz clean
+.PHONY: deps build test run samples bench bench-encoder bench-memory bench-detect bench-classifiers bench-images bench-augment bench-peers bench-versus bench-blas-versus bench-interleaved bench-distributed bench-plain-vs-native bench-bf16 test-mpi-hosts fixtures fuzz clean
 
 # Installs the Debian packages that are missing (apt-get update first, only when something is missing).
 deps:
@@ -150,6 +153,19 @@ bench-interleaved: deps $(VENV)/.done
 	$(SWIFT) build $(RELEASE) --product code-bench
 	$(VENV)/bin/python Benchmarks/peers/interleaved.py --bin "$(BIN)/code-bench" --threads 2 \
 	  --cycles $(CYCLES) --steps $(STEPS) --output $(BENCH_DIR)/interleaved.json
+
+# The plain build (swift build -c release, scratch .build-plain) against -target-cpu native
+# (.build-native) in alternating rounds (ROUNDS): code-embed images/s on 64 JPEGs of PHOTOS and
+# the training step; medians of the per-round ratios. See tools/bench_plain_vs_native.sh.
+PHOTOS ?= ../shared/data/photos/val
+bench-plain-vs-native: deps
+	ROUNDS=$(ROUNDS) tools/bench_plain_vs_native.sh $(PHOTOS) $(BENCH_DIR)/plain-vs-native.json
+
+# oneDNN bf16 matmul (weights reordered once, fp32 accumulation) against OpenBLAS sgemm on the
+# four ViT-Tiny block GEMM shapes at batch 32 (issue 24 item 2, benchmark only).
+bench-bf16: deps
+	$(SWIFT) build $(RELEASE) --product code-bench-bf16
+	$(BIN)/code-bench-bf16 --threads 2 --repeats 9
 
 # Pinned: the versions the committed fixtures were generated with (Tests/Fixtures/requirements.txt).
 $(VENV)/.done: Tests/Fixtures/requirements.txt

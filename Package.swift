@@ -36,6 +36,8 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
+        // oneDNN 2.6 (bf16 matmul); only CoDEOneDNN and code-bench-bf16 link it.
+        .systemLibrary(name: "COneDNN", providers: [.apt(["libdnnl-dev"])]),
         // Open MPI for data-parallel training; only CoDEMPI (and the tools) link it.
         .systemLibrary(
             name: "COpenMPI",
@@ -45,8 +47,12 @@ let package = Package(
         // setjmp-based error handling of libjpeg/libpng/giflib/libtiff/libwebp must live in C.
         .target(name: "CCodecs", linkerSettings: ["jpeg", "png16", "webp", "webpdemux", "gif", "tiff"].map { .linkedLibrary($0) }),
 
+        // The hot element-wise and row kernels, compiled for AVX-512, AVX2+FMA and baseline x86-64
+        // and dispatched at run time (see Sources/CKernels/kernels.c).
+        .target(name: "CKernels", exclude: ["kernels_impl.h"]),
+
         // MARK: Library modules
-        .target(name: "CoDECore", dependencies: ["COpenBLAS", logging]),
+        .target(name: "CoDECore", dependencies: ["COpenBLAS", "CKernels", logging]),
         .target(name: "CoDEImage", dependencies: ["CoDECore", "CCodecs", logging]),
         .target(name: "CoDEModel", dependencies: ["CoDECore"]),
         .target(name: "CoDEAugment", dependencies: ["CoDECore", "CoDEImage"]),
@@ -79,6 +85,8 @@ let package = Package(
             name: "code-bench-images", dependencies: ["CoDEImage", argumentParser],
             path: "Benchmarks/images", exclude: ["pillow_peer.py", "pil_checksums.py", "RESULTS.md", "results"]
         ),
+        .target(name: "CoDEOneDNN", dependencies: ["COneDNN"]),
+        .executableTarget(name: "code-bench-bf16", dependencies: ["CoDECore", "CoDEOneDNN"], path: "Benchmarks/bf16"),
         .executableTarget(name: "code-bench-augment", dependencies: ["CoDEAugment"], path: "Benchmarks/augment"),
         .executableTarget(name: "code-bench-distributed", dependencies: ["CoDEKit", "CoDEMPI", argumentParser], path: "Benchmarks/distributed"),
 
@@ -89,6 +97,7 @@ let package = Package(
         .testTarget(name: "CoDEAugmentTests", dependencies: ["CoDEAugment", "_CoDETestSupport"]),
         .testTarget(name: "CoDEContrastiveTests", dependencies: ["CoDEContrastive", "_CoDETestSupport"]),
         .testTarget(name: "CoDEClassifiersTests", dependencies: ["CoDEClassifiers", "_CoDETestSupport"]),
+        .testTarget(name: "CoDEOneDNNTests", dependencies: ["CoDEOneDNN"]),
         .testTarget(name: "CoDEKitTests", dependencies: ["CoDEKit", "_CoDETestSupport"]),
     ]
 )

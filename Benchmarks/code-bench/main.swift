@@ -249,7 +249,7 @@ struct CodeBench: ParsableCommand {
         let B = microBatch
         let stepOnce = makeTrainingStep(ViT(configuration: .tiny, seed: 0))
         let times = (0..<n).map { _ in time(stepOnce) }
-        print(String(format: "%d training steps at micro-batch %d: median %.3f s = %.1f images/s", n, B, median(times), Double(B) / median(times)))
+        print(String(format: "%d training steps at micro-batch %d: median %.3f s = %.1f images/s (element-wise kernels: %@)", n, B, median(times), Double(B) / median(times), VectorMath.kernelVariant as NSString))
     }
 
     /// Training steps on request, for a driver that alternates them with another framework's in
@@ -315,7 +315,7 @@ struct CodeBench: ParsableCommand {
         if serveTraining { return serveTrainingSteps() }
         let c = ViTConfiguration.tiny
         print("CoDEKit encoder benchmark — ViT-Tiny \(c.imageSize)x\(c.imageSize), \(threads) threads, median of \(repeats)")
-        print("\(BLAS.kernelSelection); \(ProcessInfo.processInfo.activeProcessorCount) cores visible")
+        print("\(BLAS.kernelSelection); element-wise kernels: \(VectorMath.kernelVariant); \(ProcessInfo.processInfo.activeProcessorCount) cores visible")
         if let advice = BLAS.kernelAdvice { print("note: \(advice)") }
         print("")
         let model = ViT(configuration: c, seed: 0)
@@ -368,6 +368,7 @@ struct CodeBench: ParsableCommand {
         }
         json["forward"] = forward
         json["kernel"] = BLAS.kernelSelection
+        json["elementwise_kernels"] = VectorMath.kernelVariant
         if let advice = BLAS.kernelAdvice { json["kernel_advice"] = advice }
         if training { json["training"] = trainingBenchmark(model) }
         let url = URL(fileURLWithPath: output)

@@ -114,26 +114,10 @@ enum Attention {
         }
     }
 
-    /// `d ← p ⊙ (d - Σ_j p_j d_j) * scale` per row (softmax backward), 8 lanes at a time.
+    /// `d ← p ⊙ (d - Σ_j p_j d_j) * scale` per row (softmax backward, in the C kernels).
     @inline(__always)
     static func softmaxBackwardRows(_ P: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>, rows: Int, n: Int, scale: Float) {
-        let v8 = n & ~7
-        let sv = Float8(repeating: scale)
-        for i in 0..<rows {
-            let pr = P + i * n, dr = d + i * n
-            var acc = Float8(repeating: 0)
-            var j = 0
-            while j < v8 { acc += VectorMath.load(pr + j) * VectorMath.load(dr + j); j += 8 }
-            var dot = acc.sum()
-            while j < n { dot += pr[j] * dr[j]; j += 1 }
-            let dv = Float8(repeating: dot)
-            j = 0
-            while j < v8 {
-                VectorMath.store(VectorMath.load(pr + j) * (VectorMath.load(dr + j) - dv) * sv, dr + j)
-                j += 8
-            }
-            while j < n { dr[j] = pr[j] * (dr[j] - dot) * scale; j += 1 }
-        }
+        VectorMath.softmaxBackwardRows(P, d, rows: rows, n: n, scale: scale)
     }
 
     /// Backward from the stored probabilities; overwrites `dqkv` `[B*T, 3D]` (every element is

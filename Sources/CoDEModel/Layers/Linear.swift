@@ -123,18 +123,7 @@ enum GELU {
     /// In place `x ← gelu(x)`, and `derivative ← gelu'(x)` from the value before (single-threaded;
     /// the caller parallelises).
     static func forwardWithDerivative(_ x: UnsafeMutablePointer<Float>, derivative: UnsafeMutablePointer<Float>, count n: Int) {
-        var i = 0
-        while i + 16 <= n {
-            let (g, d) = VectorMath.geluWithDerivative(VectorMath.loadV(x + i))
-            VectorMath.storeV(g, x + i)
-            VectorMath.storeV(d, derivative + i)
-            i += 16
-        }
-        if i < n {
-            let (g, d) = VectorMath.geluWithDerivative(VectorMath.loadPartial(x + i, n - i))
-            VectorMath.storePartial(g, x + i, n - i)
-            VectorMath.storePartial(d, derivative + i, n - i)
-        }
+        VectorMath.geluWithDerivative(n, x, derivative: derivative)
     }
 
     /// `dx = dy * derivative` for `rows` rows of `cols` (`dx` may alias `dy`), and `bias += Σ_rows dx`:
@@ -146,20 +135,10 @@ enum GELU {
         let partial = UnsafeMutablePointer<Float>.allocate(capacity: parts * cols)
         partial.initialize(repeating: 0, count: parts * cols)
         defer { partial.deallocate() }
-        let full = cols & ~15
         Threading.parallelFor(parts) { p in
-            let acc = partial + p * cols
-            for r in (rows * p / parts)..<(rows * (p + 1) / parts) {
-                let o = r * cols
-                var j = 0
-                while j < full {
-                    let v = VectorMath.loadV(dy + o + j) * VectorMath.loadV(derivative + o + j)
-                    VectorMath.storeV(v, dx + o + j)
-                    VectorMath.storeV(VectorMath.loadV(acc + j) + v, acc + j)
-                    j += 16
-                }
-                while j < cols { let v = dy[o + j] * derivative[o + j]; dx[o + j] = v; acc[j] += v; j += 1 }
-            }
+            let r0 = rows * p / parts, r1 = rows * (p + 1) / parts
+            VectorMath.geluBackwardRows(dy + r0 * cols, derivative: derivative + r0 * cols, dx: dx + r0 * cols,
+                                        rows: r1 - r0, cols: cols, accumulating: partial + p * cols)
         }
         for p in 0..<parts {
             let acc = partial + p * cols
