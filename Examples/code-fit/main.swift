@@ -38,6 +38,7 @@ struct CodeFit: ParsableCommand {
     @Option(help: "svm: polynomial degree.") var degree: Int = 3
     @Option(help: "svm: gamma, auto (1/d), scale or a number.") var gamma: String = "auto"
     @Option(help: "svm: kernel coef0.") var coef0: Double = 0
+    @Option(help: "Worker threads (default: all cores).") var threads: Int?
 
     func options() throws -> FitOptions {
         guard let kind = ClassifierKind(rawValue: classifier) else {
@@ -53,6 +54,7 @@ struct CodeFit: ParsableCommand {
     }
 
     func execute() throws -> Int32 {
+        if let t = threads { guard t >= 1 else { throw ValidationError("--threads must be at least 1") }; Threading.count = t }
         let opts = try options()
         var layout: CropLayout?
         if let crops {

@@ -79,20 +79,20 @@ public final class Embedder: @unchecked Sendable {
     /// The bytes of a file, with the size limit checked first.
     static func read(_ url: URL, limits: ImageLimits) throws -> Data {
         let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? nil
-        guard let size else { throw ImageError.unreadable(source: url.path, reason: "no such file or not readable") }
-        if size > limits.maxFileBytes { throw ImageError.fileTooLarge(source: url.path, bytes: size, limit: limits.maxFileBytes) }
-        do { return try Data(contentsOf: url) } catch { throw ImageError.unreadable(source: url.path, reason: error.localizedDescription) }
+        guard let size else { throw ImageError.unreadable(source: url.relativePath, reason: "no such file or not readable") }
+        if size > limits.maxFileBytes { throw ImageError.fileTooLarge(source: url.relativePath, bytes: size, limit: limits.maxFileBytes) }
+        do { return try Data(contentsOf: url) } catch { throw ImageError.unreadable(source: url.relativePath, reason: error.localizedDescription) }
     }
 
     /// Decodes and embeds files in forward passes of `batchSize` windows, calling `body` once per
-    /// file in input order. With centre crops, JPEGs are decoded only in the crop (identical to
+    /// file in input order (its path as given: `relativePath`, so a relative input stays relative). With centre crops, JPEGs are decoded only in the crop (identical to
     /// decode + crop).
     public func embed(files: [URL], batchSize: Int = 32, _ body: (EmbeddingResult) throws -> Void) rethrows {
         let limits = self.limits
         try embedItems(count: files.count, batchSize: batchSize, load: { i in
-            Result { try self.decodeForInference(Self.read(files[i], limits: limits), source: files[i].path, limits: limits) }
+            Result { try self.decodeForInference(Self.read(files[i], limits: limits), source: files[i].relativePath, limits: limits) }
         }) { i, embedding, error in
-            try body(EmbeddingResult(path: files[i].path, embedding: embedding, error: error))
+            try body(EmbeddingResult(path: files[i].relativePath, embedding: embedding, error: error))
         }
     }
 

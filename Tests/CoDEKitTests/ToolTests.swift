@@ -23,7 +23,7 @@ enum Tool {
     }()
 
     /// Runs `name args` with stdin closed; fails the test if the binary is not there.
-    static func run(_ name: String, _ args: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> Run {
+    static func run(_ name: String, _ args: [String], cwd: URL? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws -> Run {
         guard let dir = binDir else {
             Issue.record("the built \(name) was not found next to the test bundle (\(CommandLine.arguments[0])); run `swift build` first",
                          sourceLocation: sourceLocation)
@@ -39,6 +39,7 @@ enum Tool {
         p.standardOutput = out
         p.standardError = err
         p.standardInput = FileHandle.nullDevice
+        if let cwd { p.currentDirectoryURL = cwd }
         try p.run()
         // Read both pipes while the tool runs (a full pipe would block it).
         nonisolated(unsafe) var errData = Data()
@@ -117,7 +118,8 @@ enum BundledEmbeddings {
     static let file: Result<URL, any Error> = Result {
         let dir = try Tool.tempDir()
         let out = dir.appendingPathComponent("five.jsonl")
-        let r = try Tool.run("code-embed", ["--model", BundledModel.directory.path, "--crops", "five", "--output", out.path,
+        // No --model: code-embed defaults to the bundled model.
+        let r = try Tool.run("code-embed", ["--crops", "five", "--output", out.path,
                                             Fixtures.url("images/jpeg_420_223x225.jpg").path, Fixtures.url("images/png_rgb_227x229.png").path])
         guard r.status == 0 else { throw Tool.Failure(message: "code-embed exited \(r.status): \(r.stderr)") }
         return out
@@ -255,5 +257,149 @@ struct ProvenanceToolTests {
         #expect(r.status == 2, "\(r.stderr)")
         let modelSHA = try EncoderIdentity.sha256(modelAt: model)
         #expect(r.stderr.contains("encoders differ") && r.stderr.contains(sha) && r.stderr.contains(modelSHA), "\(r.stderr)")
+    }
+}
+
+/// A copy of the tiny test encoder with a linear classifier fitted by code-fit on four images.
+enum TinyDetector {
+    static let model: Result<URL, any Error> = Result {
+        let dir = try Tool.tempDir()
+        let model = dir.appendingPathComponent("model"), data = dir.appendingPathComponent("data")
+        let fm = FileManager.default
+        try fm.copyItem(at: Fixtures.url("model/tiny-transformers"), to: model)
+        for sub in ["real", "fake"] { try fm.createDirectory(at: data.appendingPathComponent(sub), withIntermediateDirectories: true) }
+        try fm.copyItem(at: Fixtures.url("images/jpeg_422_101x67.jpg"), to: data.appendingPathComponent("real/a.jpg"))
+        try fm.copyItem(at: Fixtures.url("images/png_l_57x43.png"), to: data.appendingPathComponent("real/b.png"))
+        try fm.copyItem(at: Fixtures.url("images/jpeg_420_odd_45x31.jpg"), to: data.appendingPathComponent("fake/c.jpg"))
+        try fm.copyItem(at: Fixtures.url("images/png_rgba_101x67.png"), to: data.appendingPathComponent("fake/d.png"))
+        let r = try Tool.run("code-fit", ["--classifier", "linear", "--data", data.path, "--model", model.path, "--crops", "center", "--threads", "1"])
+        guard r.status == 0 else { throw Tool.Failure(message: "code-fit exited \(r.status): \(r.stderr)") }
+        return model
+    }
+
+    /// A working folder holding a copy of every image fixture under `imgs/` (good and bad ones).
+    static func workspace() throws -> URL {
+        let d = try Tool.tempDir()
+        try FileManager.default.copyItem(at: Fixtures.url("images"), to: d.appendingPathComponent("imgs"))
+        return d
+    }
+}
+
+@Suite("Tools: streaming rows, --resume, Ctrl-C")
+struct StreamingToolTests {
+    /// `prefix` bytes of `full` as FILE.partial, ending inside a line (a torn row).
+    func truncated(_ full: Data, lines: Int, tornBytes: Int, to partial: URL) throws {
+        var cut = 0, seen = 0
+        for (i, b) in full.enumerated() where b == 0x0A { seen += 1; if seen == lines { cut = i + 1; break } }
+        try full.prefix(cut + tornBytes).write(to: partial)
+    }
+
+    @Test("an interrupted run (a prefix with a torn last line in FILE.partial) resumed with --resume equals the uninterrupted run, byte for byte",
+          arguments: [("code-detect", "csv"), ("code-detect", "jsonl"), ("code-embed", "jsonl"), ("code-embed", "csv"), ("code-detect --embeddings", "csv")])
+    func resumeEqualsUninterrupted(tool: String, format: String) throws {
+        let model = try TinyDetector.model.get()
+        let ws = try TinyDetector.workspace()
+        var base = ["--model", model.path, "--format", format, "--batch-size", "3", "--threads", "1"]
+        var name = tool, inputs = ["imgs"]
+        if tool == "code-detect --embeddings" {
+            name = "code-detect"
+            let e = try Tool.run("code-embed", ["--model", model.path, "--batch-size", "3", "--threads", "1", "--output", "e.jsonl", "imgs"], cwd: ws)
+            #expect(e.status == 1, "\(e.stderr)")
+            base += ["--embeddings", "e.jsonl"]
+            inputs = []
+        }
+        let full = try Tool.run(name, base + ["--output", "full.out"] + inputs, cwd: ws)
+        #expect(full.status == 1, "the bad fixtures are error rows: \(full.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: ws.appendingPathComponent("full.out.partial").path))
+        let bytes = try Data(contentsOf: ws.appendingPathComponent("full.out"))
+        let lines = bytes.split(separator: 0x0A)
+        #expect(lines.count > 40)
+        // Paths are echoed as given: relative inputs stay relative.
+        #expect(String(decoding: lines[format == "csv" ? 1 : 0], as: UTF8.self).contains("\"imgs/") ||
+                String(decoding: lines[format == "csv" ? 1 : 0], as: UTF8.self).hasPrefix("imgs/"))
+        for (keep, torn) in [(11, 9), (1, 0), (lines.count, 0)] {
+            let partial = ws.appendingPathComponent("resumed.out.partial")
+            try truncated(bytes, lines: keep, tornBytes: torn, to: partial)
+            let r = try Tool.run(name, base + ["--output", "resumed.out", "--resume"] + inputs, cwd: ws)
+            #expect(r.status == 1, "\(r.stderr)")
+            #expect(r.stderr.contains("resuming resumed.out.partial"), "\(r.stderr)")
+            if torn > 0 { #expect(r.stderr.contains("a torn last line (\(torn) bytes) dropped"), "\(r.stderr)") }
+            #expect(try Data(contentsOf: ws.appendingPathComponent("resumed.out")) == bytes, "\(tool) \(format) resumed after \(keep) lines")
+            #expect(!FileManager.default.fileExists(atPath: partial.path))
+            if name == "code-detect" {
+                // The summary counts the kept rows too: the same as the uninterrupted run's.
+                #expect(r.stderr.split(separator: "\n").last == full.stderr.split(separator: "\n").last, "\(r.stderr)")
+            }
+        }
+    }
+
+    @Test("--resume refuses: a table, no --output, a partial of other inputs (exit 2)")
+    func resumeRefusals() throws {
+        let model = try TinyDetector.model.get()
+        let ws = try TinyDetector.workspace()
+        let base = ["--model", model.path, "--threads", "1"]
+        let table = try Tool.run("code-detect", base + ["--format", "table", "--output", "t.txt", "--resume", "imgs"], cwd: ws)
+        #expect(table.status == 2 && table.stderr.contains("--resume needs --format csv or jsonl"), "\(table.stderr)")
+        for tool in ["code-detect", "code-embed"] {
+            let r = try Tool.run(tool, base + ["--format", "csv", "--resume", "imgs"], cwd: ws)
+            #expect(r.status == 2 && r.stderr.contains("--resume needs --output FILE"), "\(r.stderr)")
+        }
+        let a = try Tool.run("code-detect", base + ["--format", "csv", "--output", "a.csv", "imgs/png_1x1.png", "imgs/jpeg_1x1.jpg"], cwd: ws)
+        #expect(a.status == 0, "\(a.stderr)")
+        try FileManager.default.moveItem(at: ws.appendingPathComponent("a.csv"), to: ws.appendingPathComponent("b.csv.partial"))
+        let other = try Tool.run("code-detect", base + ["--format", "csv", "--output", "b.csv", "--batch-size", "1", "--resume", "imgs/jpeg_1x1.jpg", "imgs/png_1x1.png"], cwd: ws)
+        #expect(other.status == 2 && other.stderr.contains("row 1 is 'imgs/png_1x1.png' but input 1 is 'imgs/jpeg_1x1.jpg'"), "\(other.stderr)")
+        let jsonl = try Tool.run("code-detect", base + ["--format", "jsonl", "--output", "b.csv", "--resume", "imgs/png_1x1.png"], cwd: ws)
+        #expect(jsonl.status == 2 && jsonl.stderr.contains("b.csv.partial:1: not a row of this output"), "\(jsonl.stderr)")
+        let csv = try Tool.run("code-embed", base + ["--format", "csv", "--output", "b.csv", "--resume", "imgs/png_1x1.png"], cwd: ws)
+        #expect(csv.status == 2 && csv.stderr.contains("is not the header of this format"), "\(csv.stderr)")
+    }
+
+    @Test("Ctrl-C (SIGINT) exits 130 keeping every finished row in FILE.partial; --resume completes it to the uninterrupted output",
+          arguments: ["code-detect", "code-embed"])
+    func interrupt(tool: String) throws {
+        let model = try TinyDetector.model.get()
+        let ws = try Tool.tempDir()
+        let images = [Fixtures.url("images/png_rgb_227x229.png").path, Fixtures.url("images/jpeg_420_odd_45x31.jpg").path]
+        let n = 1000
+        var args = ["--model", model.path, "--format", "csv", "--batch-size", "1", "--threads", "1"]
+        // Each row depends on its image alone (batches of one): the reference rows come from a run on the two images.
+        let ref = try Tool.run(tool, args + images, cwd: ws)
+        #expect(ref.status == 0, "\(ref.stderr)")
+        let refLines = ref.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let header = refLines[0]
+        let expected = [header] + (0..<n).map { refLines[1 + $0 % 2] }
+        var inputs: [String]
+        if tool == "code-detect" {
+            try ("path\n" + (0..<n).map { images[$0 % 2] + "\n" }.joined()).write(to: ws.appendingPathComponent("list.csv"), atomically: true, encoding: .utf8)
+            inputs = ["list.csv"]
+        } else {
+            inputs = (0..<n).map { images[$0 % 2] }
+        }
+        args += ["--output", "out.csv"]
+        let p = Process()
+        p.executableURL = Tool.binDir!.appendingPathComponent(tool)
+        p.arguments = args + inputs
+        p.currentDirectoryURL = ws
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let partial = ws.appendingPathComponent("out.csv.partial")
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, p.isRunning {
+            if let d = try? Data(contentsOf: partial), d.filter({ $0 == 0x0A }).count >= 6 { break }
+            usleep(2000)
+        }
+        #expect(p.isRunning, "the run ended before it could be interrupted")
+        p.interrupt()
+        p.waitUntilExit()
+        #expect(p.terminationReason == .exit && p.terminationStatus == 130)
+        let kept = try String(contentsOf: partial, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(kept.count >= 6 && kept.count < n + 1, "\(kept.count) lines")
+        #expect(Array(kept.dropLast()) == Array(expected.prefix(kept.count - 1)), "every finished row is the uninterrupted run's")
+        let r = try Tool.run(tool, args + ["--resume"] + inputs, cwd: ws)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try String(contentsOf: ws.appendingPathComponent("out.csv"), encoding: .utf8) == expected.joined(separator: "\n") + "\n")
     }
 }
