@@ -28,7 +28,8 @@ struct CodeDetect: ParsableCommand {
         Files without these fields (earlier versions) are used with a warning.
         Under mpirun (or srun) the ranks split the image list; rank 0 alone writes the rows, in input order, so the \
         output is the one-process output (docs/distributed.md).
-        """)
+        """,
+        version: CoDEKitVersion.description)
 
     @Option(help: "Model directory (default: the bundled model).") var model: String?
     @Option(help: "linear, knn, svm (a classifier of the model directory) or a classifier file.") var classifier: String = "linear"

@@ -16,7 +16,8 @@ struct CodeEmbed: ParsableCommand {
         (every finished row is in FILE.partial; continue with --resume).
         Under mpirun (or srun) the ranks split the input list; rank 0 alone writes the rows, in input order, so the \
         output is the one-process output (docs/distributed.md).
-        """)
+        """,
+        version: CoDEKitVersion.description)
 
     @Option(help: "Encoder: a transformers ViTModel folder (config.json + model.safetensors) or a timm .safetensors file (default: the bundled model).")
     var model: String?
@@ -47,11 +48,12 @@ struct CodeEmbed: ParsableCommand {
     func validate() throws {
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
-        if inputs.isEmpty { throw ValidationError("give at least one image file or folder") }
         if resume && output == nil { throw ValidationError("--resume needs --output FILE (it continues FILE.partial)") }
     }
 
     func execute() throws -> Int32 {
+        // Checked here, after the parse (which reports an unknown option as such first).
+        if inputs.isEmpty { throw ValidationError("give at least one image file or folder") }
         let comm: Communicator
         do { comm = try MPICommunicator.world() } catch {
             note("code-embed: cannot join the MPI job: \(error)")

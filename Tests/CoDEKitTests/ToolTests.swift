@@ -23,7 +23,8 @@ enum Tool {
     }()
 
     /// Runs `name args` with stdin closed; fails the test if the binary is not there.
-    static func run(_ name: String, _ args: [String], cwd: URL? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws -> Run {
+    static func run(_ name: String, _ args: [String], cwd: URL? = nil, env extra: [String: String] = [:],
+                    sourceLocation: SourceLocation = #_sourceLocation) throws -> Run {
         guard let dir = binDir else {
             Issue.record("the built \(name) was not found next to the test bundle (\(CommandLine.arguments[0])); run `swift build` first",
                          sourceLocation: sourceLocation)
@@ -34,6 +35,7 @@ enum Tool {
         p.arguments = args
         var env = ProcessInfo.processInfo.environment
         env["OPENBLAS_NUM_THREADS"] = "1"
+        env.merge(extra) { $1 }
         p.environment = env
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
@@ -262,6 +264,8 @@ struct ProvenanceToolTests {
 
 /// A copy of the tiny test encoder with a linear classifier fitted by code-fit on four images.
 enum TinyDetector {
+    /// The four images' dataset (real/, fake/), set with ``model``.
+    nonisolated(unsafe) static var dataset: URL?
     static let model: Result<URL, any Error> = Result {
         let dir = try Tool.tempDir()
         let model = dir.appendingPathComponent("model"), data = dir.appendingPathComponent("data")
@@ -273,6 +277,7 @@ enum TinyDetector {
         try fm.copyItem(at: Fixtures.url("images/jpeg_420_odd_45x31.jpg"), to: data.appendingPathComponent("fake/c.jpg"))
         try fm.copyItem(at: Fixtures.url("images/png_rgba_101x67.png"), to: data.appendingPathComponent("fake/d.png"))
         let r = try Tool.run("code-fit", ["--classifier", "linear", "--data", data.path, "--model", model.path, "--crops", "center", "--threads", "1"])
+        dataset = data
         guard r.status == 0 else { throw Tool.Failure(message: "code-fit exited \(r.status): \(r.stderr)") }
         return model
     }
@@ -401,5 +406,86 @@ struct StreamingToolTests {
         let r = try Tool.run(tool, args + ["--resume"] + inputs, cwd: ws)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try String(contentsOf: ws.appendingPathComponent("out.csv"), encoding: .utf8) == expected.joined(separator: "\n") + "\n")
+    }
+}
+
+@Suite("Tools: one interface (--version, usage errors, --threads)")
+struct InterfaceToolTests {
+    static let tools = ["code-detect", "code-embed", "code-eval", "code-fit", "code-train"]
+
+    @Test("--version prints the package version and the bundled model's SHA-256", arguments: tools)
+    func version(tool: String) throws {
+        let r = try Tool.run(tool, ["--version"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let sha = try EncoderIdentity.sha256(modelAt: BundledModel.directory)
+        #expect(r.stdout == "CoDEKit \(CoDEKitVersion.version) (bundled model SHA-256 \(sha))\n", "\(r.stdout)")
+    }
+
+    @Test("an unknown flag is reported as such, with exit 2 (not ArgumentParser's 64), before any missing option", arguments: tools)
+    func unknownFlag(tool: String) throws {
+        let r = try Tool.run(tool, ["--bogus-flag"])
+        #expect(r.status == 2, "\(r.stderr)")
+        #expect(r.stderr.hasPrefix("Error: Unknown option '--bogus-flag'"), "\(r.stderr)")
+    }
+
+    @Test("--threads 0 is refused the same way by every tool (exit 2)", arguments: tools)
+    func threads(tool: String) throws {
+        let rest = ["code-detect": ["z.jpg"], "code-embed": ["z.jpg"], "code-eval": ["--data", "x"], "code-fit": ["--classifier", "knn", "--data", "x"],
+                    "code-train": ["--data", "x", "--output", "y"]][tool]!
+        let r = try Tool.run(tool, ["--threads", "0"] + rest)
+        #expect(r.status == 2, "\(r.stderr)")
+        #expect(r.stderr.contains("--threads must be at least 1"), "\(r.stderr)")
+    }
+
+    @Test("missing required options are usage errors (exit 2) naming the option")
+    func missing() throws {
+        for (tool, option) in [("code-train", "missing --data"), ("code-fit", "missing --classifier"), ("code-eval", "missing --data"),
+                               ("code-embed", "give at least one image"), ("code-detect", "give image files")] {
+            let r = try Tool.run(tool, [])
+            #expect(r.status == 2 && r.stderr.contains(option), "\(tool): \(r.stderr)")
+        }
+    }
+}
+
+@Suite("Tools: progress and code-eval --scores")
+struct ProgressToolTests {
+    @Test("code-eval streams per-image rows to --scores (the scores code-detect gives) and reports progress; code-fit --data too")
+    func evalScoresAndProgress() throws {
+        let model = try TinyDetector.model.get()
+        let data = try #require(TinyDetector.dataset)
+        let dir = try Tool.tempDir()
+        let scores = dir.appendingPathComponent("scores.csv")
+        let env = ["CODEKIT_PROGRESS_SECONDS": "0"]
+        let r = try Tool.run("code-eval", ["--model", model.path, "--data", data.path, "--scores", scores.path, "--threads", "1", "--batch-size", "2"], env: env)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("code-eval [none]: 2/4 images") && r.stderr.contains("code-eval [none]: 4/4 images"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: scores.path + ".partial"))
+        let rows = try CSV.parse(String(contentsOf: scores, encoding: .utf8), source: "scores").map(\.fields)
+        #expect(rows.first == ["condition", "path", "label", "group", "status", "verdict", "score", "error"])
+        #expect(rows.count == 5)
+        let d = try Tool.run("code-detect", ["--model", model.path, "--format", "csv", "--threads", "1", "--batch-size", "2", data.path])
+        #expect(d.status == 0, "\(d.stderr)")
+        let detected = Dictionary(uniqueKeysWithValues: try CSV.parse(d.stdout, source: "d").dropFirst().map { ($0.fields[0], Double($0.fields[3])!) })
+        for row in rows.dropFirst() {
+            #expect(row[0] == "none" && row[4] == "ok")
+            #expect(row[2] == (row[1].contains("/real/") ? "real" : "fake"))
+            let score = try #require(detected[row[1]], "\(row[1]) not in \(detected.keys)")
+            #expect(abs(Double(row[6])! - score) < 1e-6, "\(row)")
+        }
+        let out = dir.appendingPathComponent("knn.safetensors")
+        let fit = try Tool.run("code-fit", ["--classifier", "knn", "--model", model.path, "--data", data.path, "--output", out.path, "--threads", "1"], env: env)
+        #expect(fit.status == 0 && fit.stderr.contains("code-fit: 4/4 images"), "\(fit.stderr)")
+    }
+
+    @Test("code-detect and code-embed end with a progress line: count, rate, errors and time")
+    func finalLine() throws {
+        let model = try TinyDetector.model.get()
+        let imgs = [Fixtures.url("images/png_1x1.png").path, Fixtures.url("images/bad/empty.jpg").path]
+        for tool in ["code-detect", "code-embed"] {
+            let r = try Tool.run(tool, ["--model", model.path, "--threads", "1"] + imgs)
+            #expect(r.status == 1, "\(r.stderr)")
+            #expect(r.stderr.contains(try Regex("\(tool): 2/2 images, [0-9.]+ images/s, 1 errors, [0-9.]+ s")), "\(r.stderr)")
+            #expect(r.stderr.contains("1 unsupported format"), "errors counted by reason: \(r.stderr)")
+        }
     }
 }
