@@ -9,7 +9,9 @@ struct CodeEmbed: ParsableCommand {
         commandName: "code-embed",
         abstract: "Embed images with a CoDE encoder (192-d CLS embedding of ViT-Tiny).",
         discussion: """
-        INPUT is image files or folders (walked recursively for .jpg/.jpeg/.png/.webp/.gif/.bmp/.tif/.tiff).
+        INPUT is image files or folders (walked recursively for .jpg/.jpeg/.png/.webp/.gif/.bmp/.tif/.tiff), or, with \
+        --data, a labelled dataset. With --label real|fake (or --data) every row carries "label", so the output feeds \
+        code-fit --embeddings directly (CSV: a label column after status).
         Each output row is {"path", "status": "ok", "embedding": [...]} or {"path", "status": "error", "error"}, with \
         "crops" and "encoder_sha256" (SHA-256 of the encoder's model.safetensors), which code-detect and code-fit check.
         Exit code: 0 when every input was embedded, 1 when some failed, 2 on a usage or model error, 130 on Ctrl-C \
@@ -40,6 +42,12 @@ struct CodeEmbed: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
+    @Option(help: "Add \"label\": real or fake to every row (the label code-fit --embeddings needs).")
+    var label: String?
+
+    @Option(help: "Embed a labelled dataset instead of INPUT files: a folder with real/ and fake/, a CSV manifest FILE.csv[#split] (path,label[,generator]) or .tar shards; each row gets the sample's label.")
+    var data: String?
+
     @Argument(help: "Image files or folders.")
     var inputs: [String] = []
 
@@ -53,19 +61,46 @@ struct CodeEmbed: ParsableCommand {
 
     func execute() throws -> Int32 {
         // Checked here, after the parse (which reports an unknown option as such first).
-        if inputs.isEmpty { throw ValidationError("give at least one image file or folder") }
+        if data != nil {
+            guard inputs.isEmpty else { throw ValidationError("give either --data DATASET or image inputs, not both") }
+            guard label == nil else { throw ValidationError("--label applies to image inputs; --data takes each sample's own label") }
+        } else if inputs.isEmpty { throw ValidationError("give at least one image file or folder (or --data DATASET)") }
+        if let label, Verdict(label: label) == nil { throw ValidationError("--label must be real or fake (got '\(label)')") }
         let comm: Communicator
         do { comm = try MPICommunicator.world() } catch {
             note("code-embed: cannot join the MPI job: \(error)")
             return 2
         }
         if let t = threads { Threading.count = t } else if comm.size > 1 { Threading.count = MPICommunicator.threadsPerLocalRank }
-        let files = try InputFiles.expand(inputs)
+        // The inputs: files (with --label's label, if any) or the samples of --data (with theirs).
+        let files: [URL], samples: [ImageSample]
+        if let data {
+            samples = try DatasetSpec.open(data).samples
+            files = []
+            if samples.isEmpty { throw RowSinkError("dataset '\(data)' has no samples") }
+        } else {
+            files = try InputFiles.expand(inputs)
+            samples = []
+        }
+        let names = data == nil ? files.map(\.relativePath) : samples.map(\.location.name)
+        let labelled = data != nil || label != nil
+        let fixedLabel = label
         let modelURL = try model.map { URL(fileURLWithPath: $0) } ?? ModelDirectory.bundled().url
         let embedder = try Embedder(modelAt: modelURL)
         embedder.crops = crops
         let sha = try EncoderIdentity.sha256(modelAt: modelURL)
         let provenance = ",\"crops\":\"\(crops.rawValue)\",\"encoder_sha256\":\"\(sha)\"}\n"
+        let reader = SampleReader()
+        /// Embeds inputs `range`, calling `body` per input in order, with its label.
+        func embedRange(_ range: Range<Int>, _ body: (EmbeddingResult, String?) -> Void) throws {
+            if data == nil {
+                embedder.embed(files: Array(files[range]), batchSize: batchSize) { body($0, fixedLabel) }
+            } else {
+                try embedder.embed(samples: Array(samples[range]), reader: reader, batchSize: batchSize) { it in
+                    body(EmbeddingResult(path: it.path, embedding: it.embedding, error: it.error), it.verdictLabel.rawValue)
+                }
+            }
+        }
         let width = embedder.width
         let format = self.format
         // Only rank 0 writes and resumes (the other ranks' rows reach it in input order; they
@@ -86,7 +121,8 @@ struct CodeEmbed: ParsableCommand {
                         tail.removeAll()
                     }
                 }
-                let header = format == .csv ? "path,status," + (0..<width).map { "e\($0)" }.joined(separator: ",") + ",error\n" : nil
+                let extra = labelled ? 1 : 0
+                let header = format == .csv ? "path,status," + (labelled ? "label," : "") + (0..<width).map { "e\($0)" }.joined(separator: ",") + ",error\n" : nil
                 let sink = try RowSink(path: output, header: header, resume: resume) { line in
                     if format == .jsonl {
                         let (p, m) = try ResumeCheck.jsonPath(line)
@@ -95,16 +131,16 @@ struct CodeEmbed: ParsableCommand {
                             if case let .string(e)? = m["error"] { endOfRow(e) } else { endOfRow("error") }
                         } else { endOfRow(nil) }
                     } else {
-                        guard let f = try CSV.parse(line, source: "row").first?.fields, f.count == width + 3 else {
+                        guard let f = try CSV.parse(line, source: "row").first?.fields, f.count == width + 3 + extra else {
                             throw RowSinkError("not a row of this csv: \(line.prefix(80))")
                         }
                         written.append(f[0])
-                        endOfRow(f[1] == "error" ? f[width + 2] : nil)
+                        endOfRow(f[1] == "error" ? f[width + 2 + extra] : nil)
                     }
                 }
                 written.removeLast(tail.count)
                 try sink.keepRows(written.count)
-                try ResumeCheck.prefix(written, of: files.map(\.relativePath), file: (output ?? "") + ".partial")
+                try ResumeCheck.prefix(written, of: names, file: (output ?? "") + ".partial")
                 if let output, resume {
                     note("code-embed: resuming \(output).partial: \(sink.resumedRows) rows kept"
                          + (sink.droppedBytes > 0 ? ", a torn last line (\(sink.droppedBytes) bytes) dropped" : "")
@@ -120,30 +156,31 @@ struct CodeEmbed: ParsableCommand {
         }
         if let failure { throw failure }
         guard skip >= 0 else { return 2 }
-        let rest = Array(files[skip...])
-        let progress: ToolProgress? = root ? ToolProgress(tool: "code-embed", total: files.count, initial: skip) : nil
-        func row(_ r: EmbeddingResult) -> String {
-            format == .jsonl ? String(jsonl(r).dropLast(2)) + provenance : csv(r, width: width)
+        let count = names.count - skip
+        let progress: ToolProgress? = root ? ToolProgress(tool: "code-embed", total: names.count, initial: skip) : nil
+        func row(_ r: EmbeddingResult, _ label: String?) -> String {
+            format == .jsonl ? String(jsonl(r).dropLast(2)) + (label.map { ",\"label\":\"\($0)\"" } ?? "") + provenance
+                             : csv(r, width: width, label: label)
         }
         if comm.size == 1 {
             var n = 0
-            embedder.embed(files: rest, batchSize: batchSize) { r in
+            try embedRange(skip..<names.count) { r, label in
                 if let e = r.error { failed += 1; reasons.add(e, path: r.path) }
-                out?.write(row(r))
+                out?.write(row(r, label))
                 n += 1
                 // The end of an encoder batch: its rows go to the file now.
-                if n % perBatch == 0 || n == rest.count {
+                if n % perBatch == 0 || n == count {
                     out?.flush()
                     progress?.advance(by: n % perBatch == 0 ? perBatch : n % perBatch, errors: failed)
                 }
             }
         } else {
             // Rounds of four batches per rank (batches as in one process): rank 0 writes them all.
-            try comm.orderedRounds(count: rest.count, perRank: 4 * perBatch, work: { range -> RankRows in
+            try comm.orderedRounds(count: count, perRank: 4 * perBatch, work: { range -> RankRows in
                 var part = RankRows(text: "", failed: 0, errors: [])
-                embedder.embed(files: Array(rest[range]), batchSize: batchSize) { r in
+                try embedRange((range.lowerBound + skip)..<(range.upperBound + skip)) { r, label in
                     if let e = r.error { part.failed += 1; part.errors.append([r.path, e]) }
-                    part.text += row(r)
+                    part.text += row(r, label)
                 }
                 return part
             }, deliver: { range, part in
@@ -169,10 +206,11 @@ struct CodeEmbed: ParsableCommand {
         return "{\"path\":\(StrictJSON.quote(r.path)),\"status\":\"error\",\"error\":\(StrictJSON.quote(r.error ?? ""))}\n"
     }
 
-    func csv(_ r: EmbeddingResult, width: Int) -> String {
+    func csv(_ r: EmbeddingResult, width: Int, label: String?) -> String {
         let field = CSV.field
-        if let e = r.embedding { return field(r.path) + ",ok," + e.map { "\($0)" }.joined(separator: ",") + ",\n" }
-        return field(r.path) + ",error" + String(repeating: ",", count: width) + "," + field(r.error ?? "") + "\n"
+        let l = label.map { $0 + "," } ?? ""
+        if let e = r.embedding { return field(r.path) + ",ok," + l + e.map { "\($0)" }.joined(separator: ",") + ",\n" }
+        return field(r.path) + ",error," + l + String(repeating: ",", count: width - 1) + "," + field(r.error ?? "") + "\n"
     }
 }
 

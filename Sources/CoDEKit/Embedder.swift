@@ -5,6 +5,12 @@ public struct EmbeddingResult: Sendable {
     public let path: String
     public let embedding: [Float]?
     public let error: String?
+
+    public init(path: String, embedding: [Float]?, error: String?) {
+        self.path = path
+        self.embedding = embedding
+        self.error = error
+    }
 }
 
 /// Images in, CoDE embeddings out: the authors' inference preprocessing (centre crop at the

@@ -489,3 +489,51 @@ struct ProgressToolTests {
         }
     }
 }
+
+@Suite("Tools: embed then fit")
+struct EmbedThenFitToolTests {
+    /// The score column of code-detect's csv for `data` with classifier file `c`.
+    func scores(_ model: URL, _ c: URL, _ data: URL) throws -> [String] {
+        let r = try Tool.run("code-detect", ["--model", model.path, "--classifier", c.path, "--format", "csv", "--threads", "1", data.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        return try CSV.parse(r.stdout, source: "d").dropFirst().map { $0.fields[0] + " " + $0.fields[3] }
+    }
+
+    @Test("code-embed --data DATASET and --label real|fake write the label code-fit --embeddings needs; the fitted classifier equals code-fit --data's")
+    func embedThenFit() throws {
+        let model = try TinyDetector.model.get()
+        let data = try #require(TinyDetector.dataset)
+        let dir = try Tool.tempDir()
+        // Batches of one image: embeddings do not depend on the batch's other images to the last bit.
+        let base = ["--model", model.path, "--threads", "1", "--batch-size", "1"]
+        // The reference: code-fit embedding the dataset itself.
+        let direct = dir.appendingPathComponent("direct.safetensors")
+        let d = try Tool.run("code-fit", base + ["--classifier", "linear", "--data", data.path, "--output", direct.path])
+        #expect(d.status == 0, "\(d.stderr)")
+        let reference = try scores(model, direct, data)
+        #expect(reference.count == 4)
+        // --data: labels from the folders.
+        let fromData = dir.appendingPathComponent("data.jsonl")
+        let e = try Tool.run("code-embed", base + ["--data", data.path, "--output", fromData.path])
+        #expect(e.status == 0, "\(e.stderr)")
+        let rows = try EmbeddingsJSONL.read(fromData)
+        #expect(rows.map(\.label) == rows.map { $0.path.contains("/real/") ? .real : .fake } && rows.count == 4)
+        // --label: one run per class, concatenated.
+        let fromLabel = dir.appendingPathComponent("label.jsonl")
+        var text = ""
+        for label in ["real", "fake"] {
+            let r = try Tool.run("code-embed", base + ["--label", label, data.appendingPathComponent(label).path])
+            #expect(r.status == 0, "\(r.stderr)")
+            text += r.stdout
+        }
+        try text.write(to: fromLabel, atomically: true, encoding: .utf8)
+        for (name, jsonl) in [("data", fromData), ("label", fromLabel)] {
+            let out = dir.appendingPathComponent("\(name).safetensors")
+            let f = try Tool.run("code-fit", ["--classifier", "linear", "--embeddings", jsonl.path, "--output", out.path])
+            #expect(f.status == 0, "\(name): \(f.stderr)")
+            #expect(try scores(model, out, data) == reference, "\(name)")
+        }
+        let bad = try Tool.run("code-embed", base + ["--label", "maybe", data.path])
+        #expect(bad.status == 2 && bad.stderr.contains("--label must be real or fake"), "\(bad.stderr)")
+    }
+}
