@@ -178,7 +178,9 @@ struct CodeDetect: ParsableCommand {
 
     func detectImages(_ fmt: DetectionFormat, _ comm: Communicator) throws -> Int32 {
         guard !inputs.isEmpty else { throw ValidationError("give image files, folders or .csv lists (or --embeddings FILE)") }
-        let files = try DetectorInputs.expand(inputs)
+        var inputWarnings: [String] = []
+        let files = try DetectorInputs.expand(inputs, warnings: &inputWarnings)
+        if comm.isRoot { for w in inputWarnings { note("code-detect: \(w)") } }
         let detector = try Detector(model: ModelDirectory.resolve(model), classifier: classifier, threshold: threshold,
                                     crops: cropLayout(crops))
         if comm.isRoot { for w in detector.warnings { note("code-detect: \(w)") } }
@@ -224,6 +226,8 @@ struct CodeDetect: ParsableCommand {
                                        progress?.advance(by: range.count, errors: summary.errors)
                                    })
         }
+        // Each rank warns about the small images it embedded.
+        if let w = detector.embedder.smallImagesWarning { note("code-detect: \(w)\(comm.size > 1 ? " (rank \(comm.rank))" : "")") }
         // Under mpirun only rank 0 writes; every rank returns the same exit code.
         guard comm.isRoot, let sink else { return summary.errors > 0 ? 1 : 0 }
         try sink.finish()

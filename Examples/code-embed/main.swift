@@ -79,7 +79,9 @@ struct CodeEmbed: ParsableCommand {
             files = []
             if samples.isEmpty { throw RowSinkError("dataset '\(data)' has no samples") }
         } else {
-            files = try InputFiles.expand(inputs)
+            var inputWarnings: [String] = []
+            files = try InputFiles.expand(inputs, warnings: &inputWarnings)
+            if comm.isRoot { for w in inputWarnings { note("code-embed: \(w)") } }
             samples = []
         }
         let names = data == nil ? files.map(\.relativePath) : samples.map(\.location.name)
@@ -191,6 +193,7 @@ struct CodeEmbed: ParsableCommand {
                 progress?.advance(by: range.count, errors: failed)
             })
         }
+        if let w = embedder.smallImagesWarning { note("code-embed: \(w)\(comm.size > 1 ? " (rank \(comm.rank))" : "")") }
         try out?.finish()
         progress?.done(errors: failed)
         if root && failed > 0 { note("code-embed: \(failed) errors: \(reasons)") }

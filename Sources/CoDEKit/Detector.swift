@@ -222,13 +222,28 @@ public enum DetectorInputs {
     /// column is `path` (other columns ignored, so a dataset manifest works), paths relative to
     /// the CSV's folder or absolute.
     public static func expand(_ inputs: [String]) throws -> [URL] {
-        try inputs.flatMap { input -> [URL] in
+        var warnings: [String] = []
+        return try expand(inputs, warnings: &warnings)
+    }
+
+    /// As ``expand(_:)``, collecting the warnings of ``InputFiles/expand(_:warnings:)`` (and an
+    /// empty CSV list).
+    public static func expand(_ inputs: [String], warnings: inout [String]) throws -> [URL] {
+        var out: [URL] = []
+        for input in inputs {
             var isDir: ObjCBool = false
             if input.lowercased().hasSuffix(".csv"), FileManager.default.fileExists(atPath: input, isDirectory: &isDir), !isDir.boolValue {
-                return try list(URL(fileURLWithPath: input))
+                let l = try list(URL(fileURLWithPath: input))
+                if l.isEmpty { warnings.append("warning: \(input) lists no images") }
+                out += l
+            } else {
+                var w: [String] = []
+                out += try InputFiles.expand([input], warnings: &w)
+                warnings += w.filter { $0 != "warning: no images found in the inputs" }
             }
-            return try InputFiles.expand([input])
         }
+        if out.isEmpty && !inputs.isEmpty { warnings.append("warning: no images found in the inputs") }
+        return out
     }
 
     /// The paths of a CSV list (see ``expand(_:)``).

@@ -77,9 +77,39 @@ public final class Embedder: @unchecked Sendable {
     /// (JPEGs decode just that region, ``Preprocess/decodeCenterCrop(data:source:size:limits:)``),
     /// otherwise the whole image.
     func decodeForInference(_ data: Data, source: String, limits: ImageLimits) throws -> RGBImage {
-        crops == .center
-            ? try Preprocess.decodeCenterCrop(data: data, source: source, size: model.configuration.imageSize, limits: limits)
-            : try ImageDecoder.decode(data: data, source: source, limits: limits)
+        let S = model.configuration.imageSize
+        var w = 0, h = 0
+        let image: RGBImage
+        if crops == .center {
+            image = try Preprocess.decodeCenterCrop(data: data, source: source, size: S, limits: limits, sourceWidth: &w, sourceHeight: &h)
+        } else {
+            image = try ImageDecoder.decode(data: data, source: source, limits: limits)
+            (w, h) = (image.width, image.height)
+        }
+        if w < S || h < S {
+            smallLock.withLock {
+                smallCount += 1
+                if smallExample == nil { smallExample = "\(source) is \(w)x\(h)" }
+            }
+        }
+        return image
+    }
+
+    private let smallLock = NSLock()
+    nonisolated(unsafe) private var smallCount = 0
+    nonisolated(unsafe) private var smallExample: String?
+
+    /// Inputs decoded so far (files and untransformed samples) with a side below the encoder's
+    /// input size, which the crops zero-pad: their number and the first one, for a warning.
+    public var smallImages: (count: Int, example: String?) { smallLock.withLock { (smallCount, smallExample) } }
+
+    /// The warning the tools print for ``smallImages`` (nil when there were none).
+    public var smallImagesWarning: String? {
+        let (n, e) = smallImages
+        guard n > 0 else { return nil }
+        let S = model.configuration.imageSize
+        return "warning: \(n) image\(n == 1 ? " is" : "s are") smaller than the encoder's \(S)x\(S) input and zero-padded "
+            + "(e.g. \(e ?? "?")); their scores are less reliable"
     }
 
     /// The bytes of a file, with the size limit checked first.

@@ -537,3 +537,32 @@ struct EmbedThenFitToolTests {
         #expect(bad.status == 2 && bad.stderr.contains("--label must be real or fake"), "\(bad.stderr)")
     }
 }
+
+@Suite("Tools: warnings on odd inputs")
+struct InputWarningToolTests {
+    @Test("an empty folder, a dangling symlink (in a folder, or given) and an image below the input size give warnings; errors are counted by reason")
+    func warnings() throws {
+        let model = try TinyDetector.model.get()
+        let ws = try Tool.tempDir()
+        let fm = FileManager.default
+        try fm.createDirectory(at: ws.appendingPathComponent("empty"), withIntermediateDirectories: true)
+        try fm.createDirectory(at: ws.appendingPathComponent("f"), withIntermediateDirectories: true)
+        try fm.createSymbolicLink(atPath: ws.appendingPathComponent("f/gone.jpg").path, withDestinationPath: "/nonexistent/gone.jpg")
+        try fm.copyItem(at: Fixtures.url("images/png_rgb_227x229.png"), to: ws.appendingPathComponent("f/big.png"))
+        try fm.createSymbolicLink(atPath: ws.appendingPathComponent("f/tiny.jpg").path, withDestinationPath: Fixtures.url("images/jpeg_1x1.jpg").path)
+        try fm.createSymbolicLink(atPath: ws.appendingPathComponent("top.jpg").path, withDestinationPath: "/nonexistent/top.jpg")
+        let r = try Tool.run("code-detect", ["--model", model.path, "--format", "csv", "--threads", "1", "empty", "f", "top.jpg"], cwd: ws)
+        #expect(r.status == 1, "\(r.stderr)")
+        #expect(r.stderr.contains("warning: empty holds no image files"), "\(r.stderr)")
+        #expect(r.stderr.contains("warning: skipping f/gone.jpg, a dangling symbolic link (to /nonexistent/gone.jpg)"), "\(r.stderr)")
+        #expect(r.stderr.contains("warning: top.jpg is a dangling symbolic link (to /nonexistent/top.jpg)"), "\(r.stderr)")
+        #expect(r.stderr.contains("warning: 1 image is smaller than the encoder's 32x32 input and zero-padded (e.g. f/tiny.jpg is 1x1)"), "\(r.stderr)")
+        #expect(r.stderr.contains("3 images: ") && r.stderr.contains("1 errors (1 cannot read file)"), "\(r.stderr)")
+        // A symlink to an image is listed like the file; the dangling one in the folder is not a row.
+        let paths = try CSV.parse(r.stdout, source: "d").dropFirst().map { $0.fields[0] }
+        #expect(paths == ["f/big.png", "f/tiny.jpg", "top.jpg"])
+        let e = try Tool.run("code-embed", ["--model", model.path, "--threads", "1", "empty"], cwd: ws)
+        #expect(e.status == 0 && e.stdout.isEmpty, "\(e.stderr)")
+        #expect(e.stderr.contains("warning: no images found in the inputs"), "\(e.stderr)")
+    }
+}
