@@ -21,7 +21,8 @@ struct CodeCalibrate: ParsableCommand {
         the ones you will check (same cameras, sources, processing); a few hundred or more make the interval narrow.
         Output: --output FILE, or --output DIR (DIR/<classifier>.safetensors), or, without --output, the classifier \
         file in --model DIR itself. Never the bundled model: copy it first (cp -r) or pass --output.
-        """)
+        """,
+        version: CoDEKitVersion.description)
 
     @Option(help: "Model directory (config.json + model.safetensors + classifiers; default: the bundled model).") var model: String?
     @Option(help: "linear, knn, svm, or a classifier file path.") var classifier: String = "linear"
@@ -31,7 +32,8 @@ struct CodeCalibrate: ParsableCommand {
     @Option(help: "Crops per forward pass.") var batchSize: Int = 32
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
 
-    func validate() throws {
+    /// Checked in run(), after parsing, so that an unknown flag is reported before a missing option.
+    func check() throws {
         guard fpr > 0 && fpr < 1 else { throw ValidationError("--fpr must lie strictly between 0 and 1 (got \(fpr)); for example --fpr 0.05") }
         guard !real.isEmpty else { throw ValidationError("give your real images with --real DIR (files, folders or .csv lists)") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
@@ -39,6 +41,7 @@ struct CodeCalibrate: ParsableCommand {
     }
 
     func run() throws {
+        try check()
         if let t = threads { Threading.count = t }
         do { try calibrate() } catch let e as ExitCode { throw e } catch {
             note("code-calibrate: \(error)")
@@ -80,14 +83,14 @@ struct CodeCalibrate: ParsableCommand {
 
 func note(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
 
-// Usage errors exit 2, as every outcome above documents (ArgumentParser's own code is 64).
+// Usage errors exit 2, as every outcome above documents (ArgumentParser's own code is 64);
+// --help and --version exit 0.
 do {
     var command = try CodeCalibrate.parseAsRoot()
     try command.run()
 } catch {
-    if CodeCalibrate.exitCode(for: error) == .validationFailure {
-        FileHandle.standardError.write(Data((CodeCalibrate.fullMessage(for: error) + "\n").utf8))
-        exit(2)
-    }
-    CodeCalibrate.exit(withError: error)
+    let code = CodeCalibrate.exitCode(for: error)
+    if code == .success || (error is ExitCode && !(error is ValidationError)) { CodeCalibrate.exit(withError: error) }
+    note(CodeCalibrate.fullMessage(for: error))
+    exit(2)
 }

@@ -9,22 +9,29 @@ struct CodeEmbed: ParsableCommand {
         commandName: "code-embed",
         abstract: "Embed images with a CoDE encoder (192-d CLS embedding of ViT-Tiny).",
         discussion: """
-        INPUT is image files or folders (walked recursively for .jpg/.jpeg/.png/.webp/.gif/.bmp/.tif/.tiff).
+        INPUT is image files or folders (walked recursively for .jpg/.jpeg/.png/.webp/.gif/.bmp/.tif/.tiff), or, with \
+        --data, a labelled dataset. With --label real|fake (or --data) every row carries "label", so the output feeds \
+        code-fit --embeddings directly (CSV: a label column after status).
         Each output row is {"path", "status": "ok", "embedding": [...]} or {"path", "status": "error", "error"}, with \
         "crops" and "encoder_sha256" (SHA-256 of the encoder's model.safetensors), which code-detect and code-fit check.
-        Exit code: 0 when every input was embedded, 1 when some failed, 2 on a usage or model error.
+        Exit code: 0 when every input was embedded, 1 when some failed, 2 on a usage or model error, 130 on Ctrl-C \
+        (every finished row is in FILE.partial; continue with --resume).
         Under mpirun (or srun) the ranks split the input list; rank 0 alone writes the rows, in input order, so the \
         output is the one-process output (docs/distributed.md).
-        """)
+        """,
+        version: CoDEKitVersion.description)
 
-    @Option(help: "Encoder: a transformers ViTModel folder (config.json + model.safetensors) or a timm .safetensors file.")
-    var model: String
+    @Option(help: "Encoder: a transformers ViTModel folder (config.json + model.safetensors) or a timm .safetensors file (default: the bundled model).")
+    var model: String?
 
     @Option(help: "Output format: jsonl or csv.")
     var format: OutputFormat = .jsonl
 
-    @Option(help: "Write to FILE instead of standard output (rows stream to FILE.partial, renamed at the end).")
+    @Option(help: "Write to FILE instead of standard output (rows stream to FILE.partial, renamed to FILE when the run completes).")
     var output: String?
+
+    @Flag(help: "Continue an interrupted --output FILE run: keep the rows in FILE.partial (a torn last line is dropped) and embed only the inputs after them (same inputs, same order, same --format).")
+    var resume = false
 
     @Option(help: "center (the authors' preprocessing) or five: each embedding is the mean of five crops (corners and centre).")
     var crops: CropLayout = .center
@@ -35,75 +42,165 @@ struct CodeEmbed: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
+    @Option(help: "Add \"label\": real or fake to every row (the label code-fit --embeddings needs).")
+    var label: String?
+
+    @Option(help: "Embed a labelled dataset instead of INPUT files: a folder with real/ and fake/, a CSV manifest FILE.csv[#split] (path,label[,generator]) or .tar shards; each row gets the sample's label.")
+    var data: String?
+
     @Argument(help: "Image files or folders.")
-    var inputs: [String]
+    var inputs: [String] = []
 
     enum OutputFormat: String, ExpressibleByArgument { case jsonl, csv }
 
     func validate() throws {
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
-        if inputs.isEmpty { throw ValidationError("give at least one image file or folder") }
+        if resume && output == nil { throw ValidationError("--resume needs --output FILE (it continues FILE.partial)") }
     }
 
-    func run() throws {
+    func execute() throws -> Int32 {
+        // Checked here, after the parse (which reports an unknown option as such first).
+        if data != nil {
+            guard inputs.isEmpty else { throw ValidationError("give either --data DATASET or image inputs, not both") }
+            guard label == nil else { throw ValidationError("--label applies to image inputs; --data takes each sample's own label") }
+        } else if inputs.isEmpty { throw ValidationError("give at least one image file or folder (or --data DATASET)") }
+        if let label, Verdict(label: label) == nil { throw ValidationError("--label must be real or fake (got '\(label)')") }
         let comm: Communicator
         do { comm = try MPICommunicator.world() } catch {
-            FileHandle.standardError.write(Data("code-embed: cannot join the MPI job: \(error)\n".utf8))
-            throw ExitCode(2)
+            note("code-embed: cannot join the MPI job: \(error)")
+            return 2
         }
         if let t = threads { Threading.count = t } else if comm.size > 1 { Threading.count = MPICommunicator.threadsPerLocalRank }
-        let files: [URL]
-        let embedder: Embedder
-        let provenance: String
-        do {
-            files = try InputFiles.expand(inputs)
-            embedder = try Embedder(modelAt: URL(fileURLWithPath: model))
-            embedder.crops = crops
-            let sha = try EncoderIdentity.sha256(modelAt: URL(fileURLWithPath: model))
-            provenance = ",\"crops\":\"\(crops.rawValue)\",\"encoder_sha256\":\"\(sha)\"}\n"
-        } catch {
-            FileHandle.standardError.write(Data("code-embed: \(error)\n".utf8))
-            throw ExitCode(2)
+        // The inputs: files (with --label's label, if any) or the samples of --data (with theirs).
+        let files: [URL], samples: [ImageSample]
+        if let data {
+            samples = try DatasetSpec.open(data).samples
+            files = []
+            if samples.isEmpty { throw RowSinkError("dataset '\(data)' has no samples") }
+        } else {
+            var inputWarnings: [String] = []
+            files = try InputFiles.expand(inputs, warnings: &inputWarnings)
+            if comm.isRoot { for w in inputWarnings { note("code-embed: \(w)") } }
+            samples = []
         }
-        // Only rank 0 writes (the other ranks' rows reach it in input order).
-        let root = comm.isRoot
-        let out: RowSink? = root ? try RowSink(path: output) : nil
+        let names = data == nil ? files.map(\.relativePath) : samples.map(\.location.name)
+        let labelled = data != nil || label != nil
+        let fixedLabel = label
+        let modelURL = try model.map { URL(fileURLWithPath: $0) } ?? ModelDirectory.bundled().url
+        let embedder = try Embedder(modelAt: modelURL)
+        embedder.crops = crops
+        let sha = try EncoderIdentity.sha256(modelAt: modelURL)
+        let provenance = ",\"crops\":\"\(crops.rawValue)\",\"encoder_sha256\":\"\(sha)\"}\n"
+        let reader = SampleReader()
+        /// Embeds inputs `range`, calling `body` per input in order, with its label.
+        func embedRange(_ range: Range<Int>, _ body: (EmbeddingResult, String?) -> Void) throws {
+            if data == nil {
+                embedder.embed(files: Array(files[range]), batchSize: batchSize) { body($0, fixedLabel) }
+            } else {
+                try embedder.embed(samples: Array(samples[range]), reader: reader, batchSize: batchSize) { it in
+                    body(EmbeddingResult(path: it.path, embedding: it.embedding, error: it.error), it.verdictLabel.rawValue)
+                }
+            }
+        }
         let width = embedder.width
-        if format == .csv { out?.write("path,status," + (0..<width).map { "e\($0)" }.joined(separator: ",") + ",error\n") }
-        let progress: Progress? = root ? Progress(total: files.count) : nil
-        var failed = 0
         let format = self.format
-        func row(_ r: EmbeddingResult) -> String {
-            format == .jsonl ? String(jsonl(r).dropLast(2)) + provenance : csv(r, width: width)
+        // Only rank 0 writes and resumes (the other ranks' rows reach it in input order; they
+        // learn how many inputs are already done).
+        let root = comm.isRoot
+        if root { Interruption.exitOnSignal(tool: "code-embed", partial: output.map { $0 + ".partial" }) }
+        var out: RowSink?, failed = 0, skip = 0, failure: (any Error)?, reasons = ErrorReasons()
+        let perBatch = embedder.imagesPerBatch(batchSize: batchSize)
+        if root {
+            do {
+                // Whole batches are kept (see code-detect's openSink): the rows after the last
+                // one are done again, so the batches are those of an uninterrupted run.
+                var written: [String] = [], tail: [String?] = []
+                func endOfRow(_ error: String?) {
+                    tail.append(error)
+                    if tail.count == perBatch {
+                        for (k, e) in tail.enumerated() { if let e { failed += 1; reasons.add(e, path: written[written.count - tail.count + k]) } }
+                        tail.removeAll()
+                    }
+                }
+                let extra = labelled ? 1 : 0
+                let header = format == .csv ? "path,status," + (labelled ? "label," : "") + (0..<width).map { "e\($0)" }.joined(separator: ",") + ",error\n" : nil
+                let sink = try RowSink(path: output, header: header, resume: resume) { line in
+                    if format == .jsonl {
+                        let (p, m) = try ResumeCheck.jsonPath(line)
+                        written.append(p)
+                        if case .string("error")? = m["status"] {
+                            if case let .string(e)? = m["error"] { endOfRow(e) } else { endOfRow("error") }
+                        } else { endOfRow(nil) }
+                    } else {
+                        guard let f = try CSV.parse(line, source: "row").first?.fields, f.count == width + 3 + extra else {
+                            throw RowSinkError("not a row of this csv: \(line.prefix(80))")
+                        }
+                        written.append(f[0])
+                        endOfRow(f[1] == "error" ? f[width + 2 + extra] : nil)
+                    }
+                }
+                written.removeLast(tail.count)
+                try sink.keepRows(written.count)
+                try ResumeCheck.prefix(written, of: names, file: (output ?? "") + ".partial")
+                if let output, resume {
+                    note("code-embed: resuming \(output).partial: \(sink.resumedRows) rows kept"
+                         + (sink.droppedBytes > 0 ? ", a torn last line (\(sink.droppedBytes) bytes) dropped" : "")
+                         + (tail.isEmpty ? "" : ", the \(tail.count) rows of an unfinished batch redone"))
+                }
+                (out, skip) = (sink, written.count)
+            } catch { failure = error }
+        }
+        if comm.size > 1 {
+            var k = Int64(failure == nil ? skip : -1)
+            let got = try comm.broadcast(withUnsafeBytes(of: &k) { Data($0) }, root: 0)
+            skip = Int(got.withUnsafeBytes { $0.loadUnaligned(as: Int64.self) })
+        }
+        if let failure { throw failure }
+        guard skip >= 0 else { return 2 }
+        let count = names.count - skip
+        let progress: ToolProgress? = root ? ToolProgress(tool: "code-embed", total: names.count, initial: skip) : nil
+        func row(_ r: EmbeddingResult, _ label: String?) -> String {
+            format == .jsonl ? String(jsonl(r).dropLast(2)) + (label.map { ",\"label\":\"\($0)\"" } ?? "") + provenance
+                             : csv(r, width: width, label: label)
         }
         if comm.size == 1 {
-            embedder.embed(files: files, batchSize: batchSize) { r in
-                if r.error != nil { failed += 1 }
-                out?.write(row(r))
-                progress?.step(errors: failed)
+            var n = 0
+            try embedRange(skip..<names.count) { r, label in
+                if let e = r.error { failed += 1; reasons.add(e, path: r.path) }
+                out?.write(row(r, label))
+                n += 1
+                // The end of an encoder batch: its rows go to the file now.
+                if n % perBatch == 0 || n == count {
+                    out?.flush()
+                    progress?.advance(by: n % perBatch == 0 ? perBatch : n % perBatch, errors: failed)
+                }
             }
         } else {
             // Rounds of four batches per rank (batches as in one process): rank 0 writes them all.
-            try comm.orderedRounds(count: files.count, perRank: 4 * embedder.imagesPerBatch(batchSize: batchSize), work: { range -> RankRows in
-                var part = RankRows(text: "", failed: 0)
-                embedder.embed(files: Array(files[range]), batchSize: batchSize) { r in
-                    if r.error != nil { part.failed += 1 }
-                    part.text += row(r)
+            try comm.orderedRounds(count: count, perRank: 4 * perBatch, work: { range -> RankRows in
+                var part = RankRows(text: "", failed: 0, errors: [])
+                try embedRange((range.lowerBound + skip)..<(range.upperBound + skip)) { r, label in
+                    if let e = r.error { part.failed += 1; part.errors.append([r.path, e]) }
+                    part.text += row(r, label)
                 }
                 return part
             }, deliver: { range, part in
                 failed += part.failed
+                for e in part.errors { reasons.add(e[1], path: e[0]) }
                 out?.write(part.text)
+                out?.flush()
                 progress?.advance(by: range.count, errors: failed)
             })
         }
+        if let w = embedder.smallImagesWarning { note("code-embed: \(w)\(comm.size > 1 ? " (rank \(comm.rank))" : "")") }
         try out?.finish()
         progress?.done(errors: failed)
-        if failed > 0 { throw ExitCode(1) }
+        if root && failed > 0 { note("code-embed: \(failed) errors: \(reasons)") }
+        return failed > 0 ? 1 : 0
     }
 
-    struct RankRows: Codable { var text: String; var failed: Int }
+    struct RankRows: Codable { var text: String; var failed: Int; var errors: [[String]] }
 
     func jsonl(_ r: EmbeddingResult) -> String {
         if let e = r.embedding {
@@ -112,84 +209,30 @@ struct CodeEmbed: ParsableCommand {
         return "{\"path\":\(StrictJSON.quote(r.path)),\"status\":\"error\",\"error\":\(StrictJSON.quote(r.error ?? ""))}\n"
     }
 
-    func csv(_ r: EmbeddingResult, width: Int) -> String {
+    func csv(_ r: EmbeddingResult, width: Int, label: String?) -> String {
         let field = CSV.field
-        if let e = r.embedding { return field(r.path) + ",ok," + e.map { "\($0)" }.joined(separator: ",") + ",\n" }
-        return field(r.path) + ",error" + String(repeating: ",", count: width) + "," + field(r.error ?? "") + "\n"
-    }
-}
-
-/// Standard output, or FILE.partial renamed to FILE by `finish()`: rows written before a crash
-/// stay in FILE.partial, and FILE itself is only ever complete.
-final class RowSink {
-    let handle: FileHandle
-    let path: String?
-    var buffer = ""
-
-    init(path: String?) throws {
-        self.path = path
-        guard let path else { handle = .standardOutput; return }
-        let partial = path + ".partial"
-        guard FileManager.default.createFile(atPath: partial, contents: nil), let h = FileHandle(forWritingAtPath: partial) else {
-            FileHandle.standardError.write(Data("code-embed: cannot write \(partial)\n".utf8))
-            throw ExitCode(2)
-        }
-        handle = h
-    }
-
-    func write(_ s: String) {
-        buffer += s
-        if buffer.utf8.count > 1 << 16 { flush() }
-    }
-
-    func flush() {
-        handle.write(Data(buffer.utf8))
-        buffer = ""
-    }
-
-    func finish() throws {
-        flush()
-        guard let path else { return }
-        try handle.synchronize()
-        try handle.close()
-        if rename(path + ".partial", path) != 0 {
-            FileHandle.standardError.write(Data("code-embed: cannot rename \(path).partial to \(path)\n".utf8))
-            throw ExitCode(2)
-        }
-    }
-}
-
-/// A progress line on standard error: rewritten in place on a terminal, every 10 s otherwise.
-final class Progress {
-    let total: Int
-    let start = Date()
-    var count = 0
-    var last = Date.distantPast
-    let tty = isatty(2) != 0
-
-    init(total: Int) { self.total = total }
-
-    func line(_ errors: Int) -> String {
-        let t = Date().timeIntervalSince(start)
-        return String(format: "code-embed: %d/%d images, %.1f images/s, %d errors", count, total, t > 0 ? Double(count) / t : 0, errors)
-    }
-
-    func step(errors: Int) { advance(by: 1, errors: errors) }
-
-    func advance(by n: Int, errors: Int) {
-        count += n
-        let now = Date()
-        if now.timeIntervalSince(last) >= (tty ? 0.2 : 10) {
-            last = now
-            FileHandle.standardError.write(Data((tty ? "\r" + line(errors) : line(errors) + "\n").utf8))
-        }
-    }
-
-    func done(errors: Int) {
-        FileHandle.standardError.write(Data(((tty ? "\r" : "") + line(errors) + "\n").utf8))
+        let l = label.map { $0 + "," } ?? ""
+        if let e = r.embedding { return field(r.path) + ",ok," + l + e.map { "\($0)" }.joined(separator: ",") + ",\n" }
+        return field(r.path) + ",error," + l + String(repeating: ",", count: width - 1) + "," + field(r.error ?? "") + "\n"
     }
 }
 
 extension CropLayout: ExpressibleByArgument {}
 
-CodeEmbed.main()
+func note(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+
+// Usage errors exit 2 (ArgumentParser's own default is 64), run-time errors 2 with the message.
+do {
+    let command = try CodeEmbed.parse()
+    do { exit(try command.execute()) } catch let e as ValidationError {
+        note(CodeEmbed.fullMessage(for: e))
+        exit(2)
+    } catch {
+        note("code-embed: \(error)")
+        exit(2)
+    }
+} catch {
+    if CodeEmbed.exitCode(for: error) == .success { CodeEmbed.exit(withError: error) }
+    note(CodeEmbed.fullMessage(for: error))
+    exit(2)
+}

@@ -16,23 +16,28 @@ struct CodeEval: ParsableCommand {
         or WebDataset .tar shards. --transforms paper applies one seeded transform per image (JPEG 50-90, resize \
         0.5-1.5, crop 60-90%, blur 0.5-2) before the crops; see docs/evaluation.md. --model DIR and --classifier \
         work as in code-detect (default: the bundled model, linear).
-        """)
+        """,
+        version: CoDEKitVersion.description)
 
     @Option(help: "Model directory (default: the bundled model).") var model: String?
     @Option(help: "linear, knn, svm (a classifier of the model directory) or a classifier file.") var classifier: String = "linear"
     @Option(parsing: .unconditional, help: "Decision threshold in the classifier's score scale (default: the classifier's own).") var threshold: Double?
-    @Option(help: "Labelled dataset: folder, FILE.csv[#split] or .tar shards.") var data: String
+    @Option(name: .customLong("data"), help: "Labelled dataset: folder, FILE.csv[#split] or .tar shards (required).") var dataOption: String?
+    var data: String { dataOption ?? "" }
     @Option(help: "none, paper or both.") var transforms: String = "none"
     @Option(help: "Seed of the test-time transforms.") var seed: UInt64 = TestTimeTransforms.defaultSeed
     @Option(help: "Write an HTML report with SVG figures (and evaluation.csv/.json) to this folder.") var report: String?
     @Flag(help: "Add t-SNE maps of the embeddings to the report (exact t-SNE on at most 2000 points).") var tsne = false
     @Option(help: "Write PREFIX.csv and PREFIX.json.") var output: String?
+    @Option(help: "Write one CSV row per image (condition,path,label,group,status,verdict,score,error), streamed as each batch is scored, to FILE.partial, renamed to FILE at the end.") var scores: String?
     @Option(help: "center or five (default: the crops the classifier was fitted with).") var crops: String?
     @Option(help: "Crops per forward pass (with five crops, batch-size / 5 images).") var batchSize: Int = 32
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
 
     func execute() throws -> Int32 {
+        // Checked here, after the parse (which reports an unknown option as such first).
         if let t = threads { guard t >= 1 else { throw ValidationError("--threads must be at least 1") }; Threading.count = t }
+        if dataOption == nil { throw ValidationError("missing --data DATASET") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         let conditions: [String]
         switch transforms {
@@ -46,15 +51,29 @@ struct CodeEval: ParsableCommand {
         let dataset = try DatasetSpec.open(data)
         guard dataset.count > 0 else { throw ValidationError("dataset '\(data)' has no samples") }
         var metrics: [EvaluationMetrics] = [], runs: [EvaluationRun] = []
+        Interruption.exitOnSignal(tool: "code-eval", partial: scores.map { $0 + ".partial" })
+        let rows = try scores.map { try RowSink(path: $0, header: "condition,path,label,group,status,verdict,score,error\n") }
+        let perBatch = detector.embedder.imagesPerBatch(batchSize: batchSize)
         for c in conditions {
             let start = Date()
+            let progress = ToolProgress(tool: "code-eval [\(c)]", total: dataset.count)
+            var n = 0, errors = 0, reasons = ErrorReasons()
+            // Embeddings are kept only for the report's figures.
             let (scored, emb) = try Evaluation.score(dataset, detector: detector, transforms: c == "paper" ? TestTimeTransforms(seed: seed) : nil,
-                                                     batchSize: batchSize)
-            for s in scored where s.error != nil { note("code-eval: [\(c)] \(s.path): \(s.error!)") }
+                                                     batchSize: batchSize, keepEmbeddings: report != nil) { s in
+                if let e = s.error { errors += 1; reasons.add(e, path: s.path); note("code-eval: [\(c)] \(s.path): \(e)") }
+                rows?.write([c, s.path, s.label.rawValue, s.group, s.error == nil ? "ok" : "error", s.verdict?.rawValue ?? "",
+                             s.score.map { "\($0)" } ?? "", s.error ?? ""].map(CSV.field).joined(separator: ",") + "\n")
+                n += 1
+                if n % perBatch == 0 || n == dataset.count { rows?.flush(); progress.advance(by: n % perBatch == 0 ? perBatch : n % perBatch, errors: errors) }
+            }
+            progress.done(errors: errors)
+            if errors > 0 { note("code-eval: [\(c)] \(errors) errors: \(reasons)") }
             note(String(format: "code-eval: [%@] %d images in %.1f s", c, scored.count, Date().timeIntervalSince(start)))
             metrics.append(EvaluationMetrics(condition: c, samples: scored))
             runs.append(EvaluationRun(condition: c, samples: scored, embeddings: emb))
         }
+        try rows?.finish()
         print(EvaluationOutput.table(metrics), terminator: "")
         let context = EvaluationContext(model: model ?? "(bundled)", classifier: classifier, data: data, threshold: detector.threshold, seed: seed,
                                         crops: detector.embedder.crops, fakenessThreshold: detector.fakenessThreshold)

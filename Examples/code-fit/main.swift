@@ -20,9 +20,11 @@ struct CodeFit: ParsableCommand {
         Output: --output FILE, or --output DIR (writes DIR/<classifier>.safetensors), or, without --output, \
         --model DIR/<classifier>.safetensors, where code-detect and code-eval find it. code-fit never writes into the \
         bundled model: with neither --output nor --model it stops (exit 2) and says what to pass.
-        """)
+        """,
+        version: CoDEKitVersion.description)
 
-    @Option(help: "Classifier kind: linear, knn or svm.") var classifier: String
+    @Option(name: .customLong("classifier"), help: "Classifier kind: linear, knn or svm (required).") var classifierOption: String?
+    var classifier: String { classifierOption ?? "" }
     @Option(help: "Embeddings JSONL file.") var embeddings: String?
     @Option(help: "Labelled image dataset to embed and fit on (instead of --embeddings).") var data: String?
     @Option(help: "Model directory that embeds --data (default: the bundled model).") var model: String?
@@ -38,6 +40,7 @@ struct CodeFit: ParsableCommand {
     @Option(help: "svm: polynomial degree.") var degree: Int = 3
     @Option(help: "svm: gamma, auto (1/d), scale or a number.") var gamma: String = "auto"
     @Option(help: "svm: kernel coef0.") var coef0: Double = 0
+    @Option(help: "Worker threads (default: all cores).") var threads: Int?
 
     func options() throws -> FitOptions {
         guard let kind = ClassifierKind(rawValue: classifier) else {
@@ -53,6 +56,9 @@ struct CodeFit: ParsableCommand {
     }
 
     func execute() throws -> Int32 {
+        // Checked here, after the parse (which reports an unknown option as such first).
+        if let t = threads { guard t >= 1 else { throw ValidationError("--threads must be at least 1") }; Threading.count = t }
+        if classifierOption == nil { throw ValidationError("missing --classifier linear|knn|svm") }
         let opts = try options()
         var layout: CropLayout?
         if let crops {
@@ -100,7 +106,19 @@ struct CodeFit: ParsableCommand {
             embedder.crops = layout ?? .center
             let p = Provenance(crops: embedder.crops.rawValue, encoderSHA256: try EncoderIdentity.sha256(modelAt: dir.url))
             let dataset = try DatasetSpec.open(d)
-            let items = embedder.embed(samples: dataset.samples, reader: SampleReader(), batchSize: batchSize)
+            var items: [SampleEmbedding] = []
+            items.reserveCapacity(dataset.count)
+            let progress = ToolProgress(tool: "code-fit", total: dataset.count)
+            let perBatch = embedder.imagesPerBatch(batchSize: batchSize)
+            var errors = 0
+            try embedder.embed(samples: dataset.samples, reader: SampleReader(), batchSize: batchSize) { it in
+                items.append(it)
+                if it.error != nil { errors += 1 }
+                if items.count % perBatch == 0 || items.count == dataset.count {
+                    progress.advance(by: items.count % perBatch == 0 ? perBatch : items.count % perBatch, errors: errors)
+                }
+            }
+            progress.done(errors: errors)
             return (try SampleEmbedding.records(items, source: d), d, p)
         default:
             throw ValidationError("give exactly one of --embeddings FILE or --data DATASET")
@@ -112,7 +130,10 @@ func note(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
 
 do {
     let command = try CodeFit.parse()
-    do { exit(try command.execute()) } catch {
+    do { exit(try command.execute()) } catch let e as ValidationError {
+        note(CodeFit.fullMessage(for: e))
+        exit(2)
+    } catch {
         note("code-fit: \(error)")
         exit(2)
     }

@@ -20,10 +20,15 @@ struct CodeTrain: ParsableCommand {
         Under mpirun (or srun), the ranks share every logical batch: each decodes, augments, embeds and
         back-propagates its part, the InfoNCE negatives span all ranks, and rank 0 alone writes OUTPUT.
         The result does not depend on the number of ranks (docs/distributed.md).
-        """)
+        """,
+        version: CoDEKitVersion.description)
 
-    @Option(help: "Training data (see DATASET).") var data: String
-    @Option(help: "Output folder.") var output: String
+    // Optional to the parser, required by requireOptions() (run after the parse, which reports
+    // an unknown option first, as such, rather than as a missing --data).
+    @Option(name: .customLong("data"), help: "Training data (see DATASET).") var dataOption: String?
+    @Option(name: .customLong("output"), help: "Output folder.") var outputOption: String?
+    var data: String { dataOption ?? "" }
+    var output: String { outputOption ?? "" }
     @Option(help: "Encoder shape: tiny (224x224, CoDE's ViT-Tiny), tiny32 (32x32 inputs, patch 4, for CIFAKE), or the path of a transformers ViTConfig config.json.")
     var config: String = "tiny"
     @Option(help: "Epochs (one epoch = min(#real, #fake) pairs).") var epochs: Int = 10
@@ -72,6 +77,11 @@ struct CodeTrain: ParsableCommand {
         }
         if let m = maxSteps, m < 1 { throw ValidationError("--max-steps must be at least 1") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func requireOptions() throws {
+        if dataOption == nil { throw ValidationError("missing --data DATASET") }
+        if outputOption == nil { throw ValidationError("missing --output FOLDER") }
     }
 
     func fail(_ message: String) -> ExitCode {
@@ -220,7 +230,8 @@ struct CodeTrain: ParsableCommand {
                 let (acc, n) = try linearProbeAccuracy(model: trainer.model, dataset: valSet)
                 log.write(["event": "val", "epoch": epoch + 1, "step": trainer.step, "linear_probe_accuracy": acc, "images": n])
                 progressDone()
-                print(String(format: "code-train: epoch %d linear-probe accuracy on --val: %.2f%% (%d images, 2-fold)", epoch + 1, 100 * acc, n))
+                // On standard error, the stream of the progress line, so the two appear in order.
+                FileHandle.standardError.write(Data(String(format: "code-train: epoch %d linear-probe accuracy on --val: %.2f%% (%d images, 2-fold)\n", epoch + 1, 100 * acc, n).utf8))
             }
         }
         progressDone()
@@ -304,6 +315,7 @@ final class JSONLLog {
 // Usage errors exit 2 (as the other tools), not ArgumentParser's 64; ExitCode keeps its code.
 do {
     let command = try CodeTrain.parse()
+    try command.requireOptions()
     try command.run()
 } catch let e as ExitCode {
     exit(e.rawValue)

@@ -180,7 +180,9 @@ int ccodecs_jpeg_decode(const uint8_t *data, size_t size, const ccodecs_limits *
             convert_row(scratch[0], dst, width, n);
         }
     }
-    // No jpeg_finish_decompress: every pixel is decoded; what follows the last scan does not matter.
+    // With warnings fatal, read on to the end of the file (as djpeg does): junk after the last
+    // scan ("extraneous bytes before marker 0xd9") is an error here as in the crop-region decode.
+    if (limits->warnings_fatal) jpeg_finish_decompress(&cinfo);
     jpeg_destroy_decompress(&cinfo);
     return CCODECS_OK;
 }
@@ -221,6 +223,17 @@ int ccodecs_jpeg_decode_region(const uint8_t *data, size_t size, const ccodecs_l
         uint8_t *dst = out + (size_t)(y - ry) * (size_t)rw * 3;
         if (n == 3) memcpy(dst, scratch[0] + (size_t)skip_cols * 3, (size_t)rw * 3);
         else convert_row(scratch[0] + (size_t)skip_cols * n, dst, rw, n);
+    }
+    // With warnings fatal, read the rest of the entropy data and the end of the file as the
+    // full decode does, so that corrupt data past the crop is the same error on both paths.
+    // jpeg_skip_scanlines still Huffman-decodes the rows it skips (no IDCT, no colour
+    // conversion); skipping to the very end would mark EOI reached without reading, hence the
+    // last row is read.
+    if (limits->warnings_fatal) {
+        JDIMENSION h = cinfo.output_height;
+        if (cinfo.output_scanline + 1 < h) jpeg_skip_scanlines(&cinfo, h - 1 - cinfo.output_scanline);
+        while (cinfo.output_scanline < h) jpeg_read_scanlines(&cinfo, scratch, 1);
+        jpeg_finish_decompress(&cinfo);
     }
     jpeg_destroy_decompress(&cinfo);
     return CCODECS_OK;

@@ -21,21 +21,41 @@ public struct DetectionRow: Sendable, Equatable, Codable {
     }
 }
 
-/// Output formats of `code-detect`.
+/// Output formats of `code-detect`. Both of its modes (images, `--embeddings`) write the same
+/// columns in the same order: `path, status, verdict, score, classifier, error`.
 public enum DetectionFormat: String, Sendable, CaseIterable {
-    /// One JSON object per line: `{"path", "verdict", "score", "status"}` (+ `"error"`).
+    /// One JSON object per line: `{"path", "status", "verdict", "score", "classifier"}` (+ `"error"`).
     case jsonl
-    /// RFC 4180 CSV with header `path,verdict,score,status,error`.
+    /// RFC 4180 CSV with header `path,status,verdict,score,classifier,error`.
     case csv
-    /// Aligned columns for reading in a terminal.
+    /// Aligned columns PATH, STATUS, VERDICT, SCORE, CLASSIFIER, ERROR for reading in a terminal.
     case table
 
-    /// The rows rendered in this format (ending with a newline unless empty).
-    public func render(_ rows: [DetectionRow]) -> String {
+    /// The CSV header line.
+    public static let csvHeader = "path,status,verdict,score,classifier,error\n"
+
+    /// The line that opens an output in this format (the CSV header; nil otherwise: the table's
+    /// header is written by ``TableStream`` with its first rows).
+    public var header: String? { self == .csv ? Self.csvHeader : nil }
+
+    /// The rows rendered in this format (ending with a newline unless empty), the table's
+    /// columns padded to the widest cell of all rows.
+    public func render(_ rows: [DetectionRow], classifier: String) -> String {
         switch self {
-        case .jsonl: rows.map(Self.json).joined()
-        case .csv: "path,verdict,score,status,error\n" + rows.map(Self.csv).joined()
-        case .table: Self.table(rows)
+        case .jsonl: return rows.map { Self.json($0, classifier: classifier) }.joined()
+        case .csv: return Self.csvHeader + rows.map { Self.csv($0, classifier: classifier) }.joined()
+        case .table:
+            var t = TableStream()
+            return t.render(rows, classifier: classifier)
+        }
+    }
+
+    /// One row line of a streamed jsonl or csv output (for table, see ``TableStream``).
+    public func line(_ r: DetectionRow, classifier: String) -> String {
+        switch self {
+        case .jsonl: Self.json(r, classifier: classifier)
+        case .csv: Self.csv(r, classifier: classifier)
+        case .table: TableStream.cells(r, classifier: classifier).joined(separator: "  ") + "\n"
         }
     }
 
@@ -45,28 +65,49 @@ public enum DetectionFormat: String, Sendable, CaseIterable {
         return "\(v)"
     }
 
-    static func json(_ r: DetectionRow) -> String {
-        var s = "{\"path\":\(StrictJSON.quote(r.path)),\"verdict\":\(r.verdict.map { "\"\($0)\"" } ?? "null"),"
-        s += "\"score\":\(number(r.score)),\"status\":\(StrictJSON.quote(r.status))"
+    static func json(_ r: DetectionRow, classifier: String) -> String {
+        var s = "{\"path\":\(StrictJSON.quote(r.path)),\"status\":\(StrictJSON.quote(r.status)),"
+        s += "\"verdict\":\(r.verdict.map { "\"\($0)\"" } ?? "null"),\"score\":\(number(r.score)),\"classifier\":\(StrictJSON.quote(classifier))"
         if let e = r.error { s += ",\"error\":\(StrictJSON.quote(e))" }
         return s + "}\n"
     }
 
-    static func csv(_ r: DetectionRow) -> String {
-        [r.path, r.verdict?.rawValue ?? "", r.score.map { "\($0)" } ?? "", r.status, r.error ?? ""].map(CSV.field).joined(separator: ",") + "\n"
+    static func csv(_ r: DetectionRow, classifier: String) -> String {
+        [r.path, r.status, r.verdict?.rawValue ?? "", r.score.map { "\($0)" } ?? "", classifier, r.error ?? ""]
+            .map(CSV.field).joined(separator: ",") + "\n"
     }
 
-    static func table(_ rows: [DetectionRow]) -> String {
-        let header = ["PATH", "VERDICT", "SCORE", "STATUS"]
-        let cells = rows.map { r in
-            [r.path, r.verdict?.rawValue ?? "-", r.score.map { String(format: "%.6f", $0) } ?? "-", r.error.map { "error: \($0)" } ?? r.status]
-        }
+    /// The table of a streamed output, written a batch at a time: the header comes with the
+    /// first batch, and each batch's columns are padded to the widest cell seen so far (so a
+    /// later batch with a longer path widens the columns from there on; the table of one batch
+    /// is aligned throughout).
+    public struct TableStream: Sendable {
+        public static let header = ["PATH", "STATUS", "VERDICT", "SCORE", "CLASSIFIER", "ERROR"]
         var widths = header.map(\.count)
-        for c in cells { for i in 0..<3 { widths[i] = max(widths[i], c[i].count) } }
-        func line(_ c: [String]) -> String {
-            (0..<3).map { c[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ") + "  " + c[3] + "\n"
+        var started = false
+
+        public init() {}
+
+        static func cells(_ r: DetectionRow, classifier: String) -> [String] {
+            [r.path, r.status, r.verdict?.rawValue ?? "-", r.score.map { String(format: "%.6f", $0) } ?? "-", classifier, r.error ?? ""]
         }
-        return line(header) + cells.map(line).joined()
+
+        /// The lines of one batch (with the header before the first batch).
+        public mutating func render(_ rows: [DetectionRow], classifier: String) -> String {
+            let cells = rows.map { Self.cells($0, classifier: classifier) }
+            for c in cells { for i in 0..<(c.count - 1) { widths[i] = max(widths[i], c[i].count) } }
+            func line(_ c: [String]) -> String {
+                let s = c.indices.map { i in i == c.count - 1 ? c[i] : c[i].padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+                    .joined(separator: "  ")
+                var t = Substring(s)
+                while t.last == " " { t = t.dropLast() }
+                return t + "\n"
+            }
+            var out = started ? "" : line(Self.header)
+            started = true
+            for c in cells { out += line(c) }
+            return out
+        }
     }
 }
 

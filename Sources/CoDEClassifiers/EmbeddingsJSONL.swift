@@ -39,6 +39,14 @@ public enum EmbeddingsJSONL {
     /// Reads and validates every line (blank lines are skipped). All `ok` rows must have the
     /// same embedding width.
     public static func read(_ url: URL) throws -> [EmbeddingRecord] {
+        var records: [EmbeddingRecord] = []
+        try forEachChunk(url, rows: Int.max) { records += $0 }
+        return records
+    }
+
+    /// Reads the file `rows` records at a time (the last chunk may be shorter), with the checks
+    /// of ``read(_:)``: memory holds one chunk of records, not the file's.
+    public static func forEachChunk(_ url: URL, rows: Int, _ body: ([EmbeddingRecord]) throws -> Void) throws {
         let attrs = try? FileManager.default.attributesOfItem(atPath: url.path)
         if let size = attrs?[.size] as? Int, size > maxBytes {
             throw EmbeddingsFileError(file: url.path, line: nil, reason: "file is \(size) bytes, more than the \(maxBytes) accepted")
@@ -47,11 +55,17 @@ public enum EmbeddingsJSONL {
         do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
             throw EmbeddingsFileError(file: url.path, line: nil, reason: "cannot read: \(error.localizedDescription)")
         }
-        return try parse(data, source: url.path)
+        try parse(data, source: url.path, rows: rows, body)
     }
 
     /// Parses JSONL bytes; `source` names the data in errors.
     public static func parse(_ data: Data, source: String) throws -> [EmbeddingRecord] {
+        var records: [EmbeddingRecord] = []
+        try parse(data, source: source, rows: Int.max) { records += $0 }
+        return records
+    }
+
+    static func parse(_ data: Data, source: String, rows: Int, _ body: ([EmbeddingRecord]) throws -> Void) throws {
         var records: [EmbeddingRecord] = []
         var width: Int?
         var lineNo = 0
@@ -70,8 +84,12 @@ public enum EmbeddingsJSONL {
                 width = e.count
             }
             records.append(r)
+            if records.count >= rows {
+                try body(records)
+                records.removeAll(keepingCapacity: true)
+            }
         }
-        return records
+        if !records.isEmpty { try body(records) }
     }
 
     static func record(_ line: Data, line n: Int, source: String) throws -> EmbeddingRecord {

@@ -31,6 +31,14 @@ extension ImageDataset {
     /// Relative paths of the image files under `dir` (recursive, by extension, hidden entries and
     /// symbolic links skipped), sorted by UTF-8 bytes.
     public static func listImages(_ dir: URL) throws -> [String] {
+        var dangling: [String] = []
+        return try listImages(dir, dangling: &dangling)
+    }
+
+    /// As ``listImages(_:)``; symbolic links to image files are listed like the files, and links
+    /// whose target does not exist (relative paths) are collected in `dangling`. Links to folders
+    /// are not followed (no cycles).
+    public static func listImages(_ dir: URL, dangling: inout [String]) throws -> [String] {
         var out: [String] = []
         var stack = [""]
         let fm = FileManager.default
@@ -44,8 +52,14 @@ extension ImageDataset {
                 let child = rel.isEmpty ? name : rel + "/" + name
                 let attrs = try? fm.attributesOfItem(atPath: dir.appendingPathComponent(child).path)
                 let type = attrs?[.type] as? FileAttributeType
+                let isImageName = imageExtensions.contains((name as NSString).pathExtension.lowercased())
                 if type == .typeDirectory { stack.append(child) }
-                else if type == .typeRegular, imageExtensions.contains((name as NSString).pathExtension.lowercased()) { out.append(child) }
+                else if type == .typeRegular, isImageName { out.append(child) }
+                else if type == .typeSymbolicLink {
+                    var isDir: ObjCBool = false
+                    if !fm.fileExists(atPath: dir.appendingPathComponent(child).path, isDirectory: &isDir) { dangling.append(child) }
+                    else if !isDir.boolValue, isImageName { out.append(child) }
+                }
             }
         }
         return out.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }

@@ -92,31 +92,43 @@ public final class Detector: @unchecked Sendable {
         self.warnings = warnings
     }
 
-    /// One row per file, in input order: verdict and score, or status `error` with the reason.
+    /// One row per file, in input order: verdict and score, or status `error` with the reason
+    /// (``detect(files:batchSize:_:)`` collected into an array).
     public func detect(files: [URL], batchSize: Int = 32) throws -> [DetectionRow] {
         var rows: [DetectionRow] = []
         rows.reserveCapacity(files.count)
-        var pending: [(path: String, embedding: [Float])] = []
-        var slots: [Int] = []
+        try detect(files: files, batchSize: batchSize) { rows.append($0) }
+        return rows
+    }
+
+    /// Streams the rows of `files`: `body` is called once per file, in input order, as soon as
+    /// the encoder batch holding it (``Embedder/imagesPerBatch(batchSize:)`` images) is embedded
+    /// and classified; then `batchDone` is called. Memory does not grow with the number of files.
+    public func detect(files: [URL], batchSize: Int = 32, batchDone: () throws -> Void = {}, _ body: (DetectionRow) throws -> Void) throws {
+        let perBatch = embedder.imagesPerBatch(batchSize: batchSize)
+        var batch: [EmbeddingResult] = []
+        batch.reserveCapacity(perBatch)
         func flush() throws {
-            guard !pending.isEmpty else { return }
-            let preds = try classify(EmbeddingMatrix(pending.map(\.embedding), dimension: embedder.width))
-            for (k, slot) in slots.enumerated() { rows[slot] = .ok(path: pending[k].path, prediction: preds[k]) }
-            pending.removeAll(keepingCapacity: true)
-            slots.removeAll(keepingCapacity: true)
+            guard !batch.isEmpty else { return }
+            let ok = batch.compactMap(\.embedding)
+            let preds = ok.isEmpty ? [] : try classify(EmbeddingMatrix(ok, dimension: embedder.width))
+            var k = 0
+            for r in batch {
+                if r.embedding != nil {
+                    try body(.ok(path: r.path, prediction: preds[k]))
+                    k += 1
+                } else {
+                    try body(.failed(path: r.path, error: r.error ?? "embedding failed"))
+                }
+            }
+            batch.removeAll(keepingCapacity: true)
+            try batchDone()
         }
         try embedder.embed(files: files, batchSize: batchSize) { r in
-            if let e = r.embedding {
-                slots.append(rows.count)
-                pending.append((r.path, e))
-                rows.append(.failed(path: r.path, error: "pending"))
-                if pending.count >= batchSize { try flush() }
-            } else {
-                rows.append(.failed(path: r.path, error: r.error ?? "embedding failed"))
-            }
+            batch.append(r)
+            if batch.count == perBatch { try flush() }
         }
         try flush()
-        return rows
     }
 
     /// Classifies embeddings `[rows, D]`, applying ``threshold`` when set.
@@ -148,45 +160,61 @@ public final class Detector: @unchecked Sendable {
     }
 }
 
-/// Counts of a detection run, for the summary line.
+/// Counts of a detection run, for the summary line: verdicts, and the error rows by reason.
 public struct DetectionSummary: Sendable, Equatable, CustomStringConvertible {
     public var real = 0, fake = 0, errors = 0
+    /// Error rows per reason (``ErrorReasons/reason(of:path:)``).
+    public var reasons = ErrorReasons()
+
+    public init() {}
 
     public init(_ rows: [DetectionRow]) {
-        for r in rows {
-            switch r.verdict {
-            case .real?: real += 1
-            case .fake?: fake += 1
-            case nil: errors += 1
-            }
+        for r in rows { add(r) }
+    }
+
+    public mutating func add(_ r: DetectionRow) {
+        switch r.verdict {
+        case .real?: real += 1
+        case .fake?: fake += 1
+        case nil:
+            errors += 1
+            reasons.add(r.error ?? "error", path: r.path)
         }
     }
 
-    public var description: String { "\(real + fake + errors) images: \(real) real, \(fake) fake, \(errors) errors" }
+    public var description: String {
+        "\(real + fake + errors) images: \(real) real, \(fake) fake, \(errors) errors" + (errors > 0 ? " (\(reasons))" : "")
+    }
 }
 
-extension DetectionFormat {
-    /// The rows in this format with a `classifier` column added (the image mode of code-detect):
-    /// jsonl gets a `"classifier"` key, csv a `classifier` column (header
-    /// `path,status,verdict,score,classifier,error`), the table a CLASSIFIER column.
-    public func render(_ rows: [DetectionRow], classifier: String) -> String {
-        switch self {
-        case .jsonl:
-            return rows.map { r in
-                let line = DetectionFormat.jsonl.render([r])
-                return String(line.dropLast(2)) + ",\"classifier\":\(StrictJSON.quote(classifier))}\n"
-            }.joined()
-        case .csv:
-            let f = CSV.field
-            return "path,status,verdict,score,classifier,error\n" + rows.map { r in
-                [r.path, r.status, r.verdict?.rawValue ?? "", r.score.map { "\($0)" } ?? "", classifier, r.error ?? ""].map(f).joined(separator: ",") + "\n"
-            }.joined()
-        case .table:
-            return TextTable.render(header: ["PATH", "VERDICT", "SCORE", "CLASSIFIER", "STATUS"], rows: rows.map { r in
-                [r.path, r.verdict?.rawValue ?? "-", r.score.map { String(format: "%.6f", $0) } ?? "-", classifier,
-                 r.error.map { "error: \($0)" } ?? r.status]
-            })
-        }
+/// Error messages counted by reason, for the tools' summaries: "2 truncated JPEG file, 1
+/// unsupported format".
+public struct ErrorReasons: Sendable, Equatable, CustomStringConvertible {
+    public private(set) var counts: [String: Int] = [:]
+
+    public init() {}
+
+    /// The reason of an error message: the message without its leading `path: ` (the file it
+    /// names), up to the first `:` or ` (` (the details): `a.jpg: truncated JPEG file (…)` is
+    /// `truncated JPEG file`, `a.png: corrupt PNG data: crc` is `corrupt PNG data`; words holding
+    /// digits are left out (`image 60000x60000 exceeds the pixel limit 89478485` is `image exceeds
+    /// the pixel limit`).
+    public static func reason(of message: String, path: String) -> String {
+        var m = Substring(message)
+        if m.hasPrefix(path + ": ") { m = m.dropFirst(path.count + 2) }
+        else if let abs = Optional(URL(fileURLWithPath: path).path), m.hasPrefix(abs + ": ") { m = m.dropFirst(abs.count + 2) }
+        if let r = m.range(of: " (") { m = m[..<r.lowerBound] }
+        if let c = m.firstIndex(of: ":") { m = m[..<c] }
+        // Words with digits are the instance's numbers ("image 60000x60000 exceeds the pixel limit 89478485").
+        let s = m.split(separator: " ").filter { !$0.contains(where: \.isNumber) }.joined(separator: " ")
+        return s.isEmpty ? "error" : s
+    }
+
+    public mutating func add(_ message: String, path: String) { counts[Self.reason(of: message, path: path), default: 0] += 1 }
+
+    /// Most frequent first (ties by name).
+    public var description: String {
+        counts.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
     }
 }
 
@@ -217,13 +245,28 @@ public enum DetectorInputs {
     /// column is `path` (other columns ignored, so a dataset manifest works), paths relative to
     /// the CSV's folder or absolute.
     public static func expand(_ inputs: [String]) throws -> [URL] {
-        try inputs.flatMap { input -> [URL] in
+        var warnings: [String] = []
+        return try expand(inputs, warnings: &warnings)
+    }
+
+    /// As ``expand(_:)``, collecting the warnings of ``InputFiles/expand(_:warnings:)`` (and an
+    /// empty CSV list).
+    public static func expand(_ inputs: [String], warnings: inout [String]) throws -> [URL] {
+        var out: [URL] = []
+        for input in inputs {
             var isDir: ObjCBool = false
             if input.lowercased().hasSuffix(".csv"), FileManager.default.fileExists(atPath: input, isDirectory: &isDir), !isDir.boolValue {
-                return try list(URL(fileURLWithPath: input))
+                let l = try list(URL(fileURLWithPath: input))
+                if l.isEmpty { warnings.append("warning: \(input) lists no images") }
+                out += l
+            } else {
+                var w: [String] = []
+                out += try InputFiles.expand([input], warnings: &w)
+                warnings += w.filter { $0 != "warning: no images found in the inputs" }
             }
-            return try InputFiles.expand([input])
         }
+        if out.isEmpty && !inputs.isEmpty { warnings.append("warning: no images found in the inputs") }
+        return out
     }
 
     /// The paths of a CSV list (see ``expand(_:)``).

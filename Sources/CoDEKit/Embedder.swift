@@ -5,6 +5,12 @@ public struct EmbeddingResult: Sendable {
     public let path: String
     public let embedding: [Float]?
     public let error: String?
+
+    public init(path: String, embedding: [Float]?, error: String?) {
+        self.path = path
+        self.embedding = embedding
+        self.error = error
+    }
 }
 
 /// Images in, CoDE embeddings out: the authors' inference preprocessing (centre crop at the
@@ -71,28 +77,58 @@ public final class Embedder: @unchecked Sendable {
     /// (JPEGs decode just that region, ``Preprocess/decodeCenterCrop(data:source:size:limits:)``),
     /// otherwise the whole image.
     func decodeForInference(_ data: Data, source: String, limits: ImageLimits) throws -> RGBImage {
-        crops == .center
-            ? try Preprocess.decodeCenterCrop(data: data, source: source, size: model.configuration.imageSize, limits: limits)
-            : try ImageDecoder.decode(data: data, source: source, limits: limits)
+        let S = model.configuration.imageSize
+        var w = 0, h = 0
+        let image: RGBImage
+        if crops == .center {
+            image = try Preprocess.decodeCenterCrop(data: data, source: source, size: S, limits: limits, sourceWidth: &w, sourceHeight: &h)
+        } else {
+            image = try ImageDecoder.decode(data: data, source: source, limits: limits)
+            (w, h) = (image.width, image.height)
+        }
+        if w < S || h < S {
+            smallLock.withLock {
+                smallCount += 1
+                if smallExample == nil { smallExample = "\(source) is \(w)x\(h)" }
+            }
+        }
+        return image
+    }
+
+    private let smallLock = NSLock()
+    nonisolated(unsafe) private var smallCount = 0
+    nonisolated(unsafe) private var smallExample: String?
+
+    /// Inputs decoded so far (files and untransformed samples) with a side below the encoder's
+    /// input size, which the crops zero-pad: their number and the first one, for a warning.
+    public var smallImages: (count: Int, example: String?) { smallLock.withLock { (smallCount, smallExample) } }
+
+    /// The warning the tools print for ``smallImages`` (nil when there were none).
+    public var smallImagesWarning: String? {
+        let (n, e) = smallImages
+        guard n > 0 else { return nil }
+        let S = model.configuration.imageSize
+        return "warning: \(n) image\(n == 1 ? " is" : "s are") smaller than the encoder's \(S)x\(S) input and zero-padded "
+            + "(e.g. \(e ?? "?")); their scores are less reliable"
     }
 
     /// The bytes of a file, with the size limit checked first.
     static func read(_ url: URL, limits: ImageLimits) throws -> Data {
         let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? nil
-        guard let size else { throw ImageError.unreadable(source: url.path, reason: "no such file or not readable") }
-        if size > limits.maxFileBytes { throw ImageError.fileTooLarge(source: url.path, bytes: size, limit: limits.maxFileBytes) }
-        do { return try Data(contentsOf: url) } catch { throw ImageError.unreadable(source: url.path, reason: error.localizedDescription) }
+        guard let size else { throw ImageError.unreadable(source: url.relativePath, reason: "no such file or not readable") }
+        if size > limits.maxFileBytes { throw ImageError.fileTooLarge(source: url.relativePath, bytes: size, limit: limits.maxFileBytes) }
+        do { return try Data(contentsOf: url) } catch { throw ImageError.unreadable(source: url.relativePath, reason: error.localizedDescription) }
     }
 
     /// Decodes and embeds files in forward passes of `batchSize` windows, calling `body` once per
-    /// file in input order. With centre crops, JPEGs are decoded only in the crop (identical to
+    /// file in input order (its path as given: `relativePath`, so a relative input stays relative). With centre crops, JPEGs are decoded only in the crop (identical to
     /// decode + crop).
     public func embed(files: [URL], batchSize: Int = 32, _ body: (EmbeddingResult) throws -> Void) rethrows {
         let limits = self.limits
         try embedItems(count: files.count, batchSize: batchSize, load: { i in
-            Result { try self.decodeForInference(Self.read(files[i], limits: limits), source: files[i].path, limits: limits) }
+            Result { try self.decodeForInference(Self.read(files[i], limits: limits), source: files[i].relativePath, limits: limits) }
         }) { i, embedding, error in
-            try body(EmbeddingResult(path: files[i].path, embedding: embedding, error: error))
+            try body(EmbeddingResult(path: files[i].relativePath, embedding: embedding, error: error))
         }
     }
 

@@ -81,24 +81,43 @@ public struct EvaluationMetrics: Sendable, Equatable {
 public enum Evaluation {
     /// Embeds and classifies every sample of `dataset`; `transforms` (if given) is applied to
     /// image `i` before the centre crop. Returns the scored samples and their embeddings (nil
-    /// for error samples), in dataset order.
+    /// for error samples, and all nil unless `keepEmbeddings`), in dataset order. Each encoder
+    /// batch is classified as soon as it is embedded, and `body` sees its samples, in order.
     public static func score(_ dataset: ImageDataset, detector: Detector, transforms: TestTimeTransforms? = nil,
-                             batchSize: Int = 32, reader: SampleReader = SampleReader()) throws -> (samples: [ScoredSample], embeddings: [[Float]?]) {
+                             batchSize: Int = 32, reader: SampleReader = SampleReader(), keepEmbeddings: Bool = true,
+                             _ body: (ScoredSample) throws -> Void = { _ in }) throws -> (samples: [ScoredSample], embeddings: [[Float]?]) {
         let t = transforms
-        let items = detector.embedder.embed(samples: dataset.samples, reader: reader, batchSize: batchSize,
-                                            transform: t.map { tt in { i, img in try tt.apply(img, index: i) } })
-        let ok = items.filter { $0.embedding != nil }
-        let preds = ok.isEmpty ? [] : try detector.classify(EmbeddingMatrix(ok.map { $0.embedding! }, dimension: detector.embedder.width))
-        var k = 0
-        let scored = items.map { it -> ScoredSample in
-            let group = ScoredSample.group(of: it.sample)
-            guard it.embedding != nil else {
-                return ScoredSample(path: it.path, label: it.verdictLabel, group: group, verdict: nil, score: nil, fakeness: nil, error: it.error)
+        let perBatch = detector.embedder.imagesPerBatch(batchSize: batchSize)
+        var scored: [ScoredSample] = [], embeddings: [[Float]?] = []
+        scored.reserveCapacity(dataset.samples.count)
+        var batch: [SampleEmbedding] = []
+        func flush() throws {
+            guard !batch.isEmpty else { return }
+            let ok = batch.compactMap(\.embedding)
+            let preds = ok.isEmpty ? [] : try detector.classify(EmbeddingMatrix(ok, dimension: detector.embedder.width))
+            var k = 0
+            for it in batch {
+                let group = ScoredSample.group(of: it.sample)
+                let s: ScoredSample
+                if it.embedding == nil {
+                    s = ScoredSample(path: it.path, label: it.verdictLabel, group: group, verdict: nil, score: nil, fakeness: nil, error: it.error)
+                } else {
+                    let p = preds[k]; k += 1
+                    s = ScoredSample(path: it.path, label: it.verdictLabel, group: group, verdict: p.verdict, score: p.decision,
+                                     fakeness: detector.classifier.fakeness(p.decision))
+                }
+                scored.append(s)
+                embeddings.append(keepEmbeddings ? it.embedding : nil)
+                try body(s)
             }
-            let p = preds[k]; k += 1
-            return ScoredSample(path: it.path, label: it.verdictLabel, group: group, verdict: p.verdict, score: p.decision,
-                                fakeness: detector.classifier.fakeness(p.decision))
+            batch.removeAll(keepingCapacity: true)
         }
-        return (scored, items.map(\.embedding))
+        try detector.embedder.embed(samples: dataset.samples, reader: reader, batchSize: batchSize,
+                                    transform: t.map { tt in { i, img in try tt.apply(img, index: i) } }) { it in
+            batch.append(it)
+            if batch.count == perBatch { try flush() }
+        }
+        try flush()
+        return (scored, embeddings)
     }
 }

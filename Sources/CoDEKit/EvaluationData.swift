@@ -21,18 +21,29 @@ extension Embedder {
                       transform: ((Int, RGBImage) throws -> RGBImage)? = nil) -> [SampleEmbedding] {
         var out: [SampleEmbedding] = []
         out.reserveCapacity(samples.count)
-        embedItems(count: samples.count, batchSize: batchSize, load: { i in
-            Result {
-                // Without a transform only the crops are needed (a centre crop decodes just that region of a JPEG).
-                guard let transform else {
-                    return try self.decodeForInference(reader.data(samples[i]), source: samples[i].location.name, limits: reader.limits)
-                }
-                return try transform(i, reader.image(samples[i]))
-            }
-        }) { i, embedding, error in
+        embedItems(count: samples.count, batchSize: batchSize, load: { i in self.loadSample(samples, i, reader, transform) }) { i, embedding, error in
             out.append(SampleEmbedding(sample: samples[i], embedding: embedding, error: error))
         }
         return out
+    }
+
+    /// As the array form, calling `body` once per sample, in order, as soon as its batch is
+    /// embedded (memory does not grow with the number of samples).
+    public func embed(samples: [ImageSample], reader: SampleReader, batchSize: Int = 32,
+                      transform: ((Int, RGBImage) throws -> RGBImage)? = nil, _ body: (SampleEmbedding) throws -> Void) throws {
+        try embedItems(count: samples.count, batchSize: batchSize, load: { i in self.loadSample(samples, i, reader, transform) }) { i, embedding, error in
+            try body(SampleEmbedding(sample: samples[i], embedding: embedding, error: error))
+        }
+    }
+
+    func loadSample(_ samples: [ImageSample], _ i: Int, _ reader: SampleReader, _ transform: ((Int, RGBImage) throws -> RGBImage)?) -> Result<RGBImage, any Error> {
+        Result {
+            // Without a transform only the crops are needed (a centre crop decodes just that region of a JPEG).
+            guard let transform else {
+                return try self.decodeForInference(reader.data(samples[i]), source: samples[i].location.name, limits: reader.limits)
+            }
+            return try transform(i, reader.image(samples[i]))
+        }
     }
 }
 

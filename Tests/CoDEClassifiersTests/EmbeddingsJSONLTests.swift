@@ -93,21 +93,31 @@ import _CoDETestSupport
             .ok(path: "a,b.jpg", prediction: Prediction(decision: 0.75, verdict: .fake)),
             .failed(path: "c \"q\".png", error: "cannot decode"),
         ]
-        #expect(DetectionFormat.jsonl.render(rows) == """
-            {"path":"a,b.jpg","verdict":"fake","score":0.75,"status":"ok"}
-            {"path":"c \\"q\\".png","verdict":null,"score":null,"status":"error","error":"cannot decode"}
+        #expect(DetectionFormat.jsonl.render(rows, classifier: "knn") == """
+            {"path":"a,b.jpg","status":"ok","verdict":"fake","score":0.75,"classifier":"knn"}
+            {"path":"c \\"q\\".png","status":"error","verdict":null,"score":null,"classifier":"knn","error":"cannot decode"}
 
             """)
-        #expect(DetectionFormat.csv.render(rows) == """
-            path,verdict,score,status,error
-            "a,b.jpg",fake,0.75,ok,
-            "c ""q"".png",,,error,cannot decode
+        #expect(DetectionFormat.csv.render(rows, classifier: "knn") == """
+            path,status,verdict,score,classifier,error
+            "a,b.jpg",ok,fake,0.75,knn,
+            "c ""q"".png",error,,,knn,cannot decode
 
             """)
-        let table = DetectionFormat.table.render(rows).split(separator: "\n")
-        #expect(table.count == 3 && table[0].hasPrefix("PATH") && table[1].contains("0.750000") && table[2].contains("error: cannot decode"))
+        // The table's columns are the CSV's, in the same order.
+        let table = DetectionFormat.table.render(rows, classifier: "knn").split(separator: "\n")
+        #expect(table.count == 3 && table[0].split(separator: " ") == ["PATH", "STATUS", "VERDICT", "SCORE", "CLASSIFIER", "ERROR"])
+        #expect(table[1].split(separator: " ") == ["a,b.jpg", "ok", "fake", "0.750000", "knn"])
+        #expect(table[2].split(separator: " ") == ["c", "\"q\".png", "error", "-", "-", "knn", "cannot", "decode"])
+        // Every column starts at the same offset on every line.
+        let at = table[0].ranges(of: "STATUS").first!.lowerBound.utf16Offset(in: table[0])
+        #expect(table[1].dropFirst(at).hasPrefix("ok") && table[2].dropFirst(at).hasPrefix("error"))
+        // A streamed table: header once, with the first batch.
+        var stream = DetectionFormat.TableStream()
+        let a = stream.render([rows[0]], classifier: "knn"), b = stream.render([rows[1]], classifier: "knn")
+        #expect(a.hasPrefix("PATH") && !b.contains("PATH") && (a + b).split(separator: "\n").count == 3)
         // Every JSONL line is valid JSON.
-        for line in DetectionFormat.jsonl.render(rows).split(separator: "\n") {
+        for line in DetectionFormat.jsonl.render(rows, classifier: "knn").split(separator: "\n") {
             #expect(throws: Never.self) { try StrictJSON.parseObject(Data(line.utf8)) }
         }
     }

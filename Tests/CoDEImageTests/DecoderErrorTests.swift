@@ -36,6 +36,22 @@ struct DecoderErrorTests {
         }
     }
 
+    /// Junk before EOI, past every row of the centre crop (Tests/Fixtures/make_jpeg_tail_fixture.py):
+    /// the crop-region decode reads on to the end of the file as the full decode does.
+    @Test("junk after the last scan, past the centre crop: the same error from the full and the crop-region decode; lenient, both decode alike")
+    func tailJunk() throws {
+        let data = try Data(contentsOf: Self.bad("jpeg_tail_extraneous.jpg"))
+        let full = try #require(throws: ImageError.self) { try ImageDecoder.decode(data: data, source: "t.jpg") }
+        let crop = try #require(throws: ImageError.self) { try Preprocess.decodeCenterCrop(data: data, source: "t.jpg", size: 224) }
+        guard case let .corrupt(_, format, reason) = crop else { Issue.record("expected .corrupt, got \(crop)"); return }
+        #expect(format == .jpeg && reason.contains("extraneous bytes before marker 0xd9"), "\(reason)")
+        #expect(full == crop)
+        let lenient = ImageLimits(warningsAreErrors: false)
+        let whole = try ImageDecoder.decode(data: data, source: "t.jpg", limits: lenient)
+        #expect(whole.width == 480 && whole.height == 480)
+        #expect(try Preprocess.decodeCenterCrop(data: data, source: "t.jpg", size: 224, limits: lenient) == Preprocess.centerCrop(whole, size: 224))
+    }
+
     @Test("unknown and empty files report unsupported format with their magic bytes")
     func unknown() throws {
         let e = try error("unknown.bin")

@@ -6,6 +6,11 @@ import _CoDETestSupport
 /// The bundled default model: present in the build, loadable in one call, with its three
 /// classifiers and model card, and it labels images.
 @Suite struct BundledModelTests {
+    /// The digest the tools print for --version is the bundled model's.
+    @Test func versionRecordsTheBundledModelDigest() throws {
+        #expect(try EncoderIdentity.sha256(modelAt: BundledModel.directory) == CoDEKitVersion.bundledModelSHA256)
+    }
+
     @Test func loadsInOneCallAndDetects() throws {
         let dir = try ModelDirectory.bundled()
         for f in ["config.json", "model.safetensors", "linear.safetensors", "knn.safetensors", "svm.safetensors", "MODEL_CARD.md"] {

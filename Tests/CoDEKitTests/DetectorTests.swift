@@ -85,7 +85,19 @@ final class DetectorWorkspace {
         #expect(summary.real == rows.filter { $0.verdict == .real }.count)
         #expect(summary.fake == rows.filter { $0.verdict == .fake }.count)
         #expect(summary.real + summary.fake == 12)
-        #expect(summary.description == "13 images: \(summary.real) real, \(summary.fake) fake, 1 errors")
+        #expect(summary.description == "13 images: \(summary.real) real, \(summary.fake) fake, 1 errors (1 truncated PNG file)")
+    }
+
+    /// Error messages are counted by reason: the path and the details are left out.
+    @Test func errorReasons() {
+        var r = ErrorReasons()
+        r.add("a.jpg: truncated JPEG file (premature end)", path: "a.jpg")
+        r.add("dir/b.jpg: truncated JPEG file", path: "dir/b.jpg")
+        r.add("c.png: unsupported format (magic bytes 00 01)", path: "c.png")
+        r.add("d.png: image 60000x60000 exceeds the pixel limit 89478485 (ImageLimits.maxPixels)", path: "d.png")
+        r.add("e.png: corrupt PNG data: crc mismatch", path: "e.png")
+        #expect(r.counts == ["truncated JPEG file": 2, "unsupported format": 1, "image exceeds the pixel limit": 1, "corrupt PNG data": 1])
+        #expect(r.description == "2 truncated JPEG file, 1 corrupt PNG data, 1 image exceeds the pixel limit, 1 unsupported format")
     }
 
     /// --threshold: fake exactly when p(fake) > t (linear, knn); real exactly when f > t (svm).
@@ -203,10 +215,10 @@ final class DetectorWorkspace {
         let csv = DetectionFormat.csv.render(rows, classifier: "linear")
         #expect(csv == "path,status,verdict,score,classifier,error\n\"a,b.png\",ok,real,0.25,linear,\nc.png,error,,,linear,\"bad \"\"x\"\"\"\n")
         let jsonl = DetectionFormat.jsonl.render(rows, classifier: "knn").split(separator: "\n")
-        #expect(jsonl[0] == "{\"path\":\"a,b.png\",\"verdict\":\"real\",\"score\":0.25,\"status\":\"ok\",\"classifier\":\"knn\"}")
-        #expect(try StrictJSON.parseObject(Data(jsonl[1].utf8)).map(\.0) == ["path", "verdict", "score", "status", "error", "classifier"])
+        #expect(jsonl[0] == "{\"path\":\"a,b.png\",\"status\":\"ok\",\"verdict\":\"real\",\"score\":0.25,\"classifier\":\"knn\"}")
+        #expect(try StrictJSON.parseObject(Data(jsonl[1].utf8)).map(\.0) == ["path", "status", "verdict", "score", "classifier", "error"])
         let table = DetectionFormat.table.render(rows, classifier: "svm")
-        #expect(table.split(separator: "\n").count == 3 && table.contains("error: bad"))
+        #expect(table.split(separator: "\n").count == 3 && table.contains("  error  ") && table.contains("bad \"x\""))
     }
 
     /// Fitting from images (code-fit --data) gives the same classifier as fitting from the

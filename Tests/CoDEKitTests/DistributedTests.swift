@@ -104,10 +104,12 @@ struct DistributedTests {
         let p2 = try Self.floats(dir.appendingPathComponent("2.safetensors"), "parameters")
         let d = Self.maxAbsDifference(p1, p2)
         #expect(d <= 1e-4, "max |Δθ| = \(d)")
-        // The losses printed by rank 0 agree to the printed precision at every step.
-        let l1 = a.out.split(separator: "\n").map { $0.split(separator: " ")[3] }
-        let l2 = b.out.split(separator: "\n").map { $0.split(separator: " ")[3] }
-        #expect(l1.count == 5 && l1 == l2, "\(a.out)\n\(b.out)")
+        // The losses printed by rank 0 (6 decimals) agree at every step within 2e-6: the parameters
+        // differ by rounding only, which can flip the last printed digit (as the thread count of
+        // one process does).
+        let l1 = a.out.split(separator: "\n").compactMap { Double($0.split(separator: " ")[3]) }
+        let l2 = b.out.split(separator: "\n").compactMap { Double($0.split(separator: " ")[3]) }
+        #expect(l1.count == 5 && l2.count == 5 && zip(l1, l2).allSatisfy { abs($0 - $1) <= 2e-6 }, "\(a.out)\n\(b.out)")
     }
 
     /// Two "hosts" made of network namespaces joined by a veth pair (tools/mpi_two_hosts.sh):

@@ -23,7 +23,8 @@ enum Tool {
     }()
 
     /// Runs `name args` with stdin closed; fails the test if the binary is not there.
-    static func run(_ name: String, _ args: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> Run {
+    static func run(_ name: String, _ args: [String], cwd: URL? = nil, env extra: [String: String] = [:],
+                    sourceLocation: SourceLocation = #_sourceLocation) throws -> Run {
         guard let dir = binDir else {
             Issue.record("the built \(name) was not found next to the test bundle (\(CommandLine.arguments[0])); run `swift build` first",
                          sourceLocation: sourceLocation)
@@ -34,11 +35,13 @@ enum Tool {
         p.arguments = args
         var env = ProcessInfo.processInfo.environment
         env["OPENBLAS_NUM_THREADS"] = "1"
+        env.merge(extra) { $1 }
         p.environment = env
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
         p.standardInput = FileHandle.nullDevice
+        if let cwd { p.currentDirectoryURL = cwd }
         try p.run()
         // Read both pipes while the tool runs (a full pipe would block it).
         nonisolated(unsafe) var errData = Data()
@@ -117,7 +120,8 @@ enum BundledEmbeddings {
     static let file: Result<URL, any Error> = Result {
         let dir = try Tool.tempDir()
         let out = dir.appendingPathComponent("five.jsonl")
-        let r = try Tool.run("code-embed", ["--model", BundledModel.directory.path, "--crops", "five", "--output", out.path,
+        // No --model: code-embed defaults to the bundled model.
+        let r = try Tool.run("code-embed", ["--crops", "five", "--output", out.path,
                                             Fixtures.url("images/jpeg_420_223x225.jpg").path, Fixtures.url("images/png_rgb_227x229.png").path])
         guard r.status == 0 else { throw Tool.Failure(message: "code-embed exited \(r.status): \(r.stderr)") }
         return out
@@ -255,5 +259,310 @@ struct ProvenanceToolTests {
         #expect(r.status == 2, "\(r.stderr)")
         let modelSHA = try EncoderIdentity.sha256(modelAt: model)
         #expect(r.stderr.contains("encoders differ") && r.stderr.contains(sha) && r.stderr.contains(modelSHA), "\(r.stderr)")
+    }
+}
+
+/// A copy of the tiny test encoder with a linear classifier fitted by code-fit on four images.
+enum TinyDetector {
+    /// The four images' dataset (real/, fake/), set with ``model``.
+    nonisolated(unsafe) static var dataset: URL?
+    static let model: Result<URL, any Error> = Result {
+        let dir = try Tool.tempDir()
+        let model = dir.appendingPathComponent("model"), data = dir.appendingPathComponent("data")
+        let fm = FileManager.default
+        try fm.copyItem(at: Fixtures.url("model/tiny-transformers"), to: model)
+        for sub in ["real", "fake"] { try fm.createDirectory(at: data.appendingPathComponent(sub), withIntermediateDirectories: true) }
+        try fm.copyItem(at: Fixtures.url("images/jpeg_422_101x67.jpg"), to: data.appendingPathComponent("real/a.jpg"))
+        try fm.copyItem(at: Fixtures.url("images/png_l_57x43.png"), to: data.appendingPathComponent("real/b.png"))
+        try fm.copyItem(at: Fixtures.url("images/jpeg_420_odd_45x31.jpg"), to: data.appendingPathComponent("fake/c.jpg"))
+        try fm.copyItem(at: Fixtures.url("images/png_rgba_101x67.png"), to: data.appendingPathComponent("fake/d.png"))
+        let r = try Tool.run("code-fit", ["--classifier", "linear", "--data", data.path, "--model", model.path, "--crops", "center", "--threads", "1"])
+        dataset = data
+        guard r.status == 0 else { throw Tool.Failure(message: "code-fit exited \(r.status): \(r.stderr)") }
+        return model
+    }
+
+    /// A working folder holding a copy of every image fixture under `imgs/` (good and bad ones).
+    static func workspace() throws -> URL {
+        let d = try Tool.tempDir()
+        try FileManager.default.copyItem(at: Fixtures.url("images"), to: d.appendingPathComponent("imgs"))
+        return d
+    }
+}
+
+@Suite("Tools: streaming rows, --resume, Ctrl-C")
+struct StreamingToolTests {
+    /// `prefix` bytes of `full` as FILE.partial, ending inside a line (a torn row).
+    func truncated(_ full: Data, lines: Int, tornBytes: Int, to partial: URL) throws {
+        var cut = 0, seen = 0
+        for (i, b) in full.enumerated() where b == 0x0A { seen += 1; if seen == lines { cut = i + 1; break } }
+        try full.prefix(cut + tornBytes).write(to: partial)
+    }
+
+    @Test("an interrupted run (a prefix with a torn last line in FILE.partial) resumed with --resume equals the uninterrupted run, byte for byte",
+          arguments: [("code-detect", "csv"), ("code-detect", "jsonl"), ("code-embed", "jsonl"), ("code-embed", "csv"), ("code-detect --embeddings", "csv")])
+    func resumeEqualsUninterrupted(tool: String, format: String) throws {
+        let model = try TinyDetector.model.get()
+        let ws = try TinyDetector.workspace()
+        var base = ["--model", model.path, "--format", format, "--batch-size", "3", "--threads", "1"]
+        var name = tool, inputs = ["imgs"]
+        if tool == "code-detect --embeddings" {
+            name = "code-detect"
+            let e = try Tool.run("code-embed", ["--model", model.path, "--batch-size", "3", "--threads", "1", "--output", "e.jsonl", "imgs"], cwd: ws)
+            #expect(e.status == 1, "\(e.stderr)")
+            base += ["--embeddings", "e.jsonl"]
+            inputs = []
+        }
+        let full = try Tool.run(name, base + ["--output", "full.out"] + inputs, cwd: ws)
+        #expect(full.status == 1, "the bad fixtures are error rows: \(full.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: ws.appendingPathComponent("full.out.partial").path))
+        let bytes = try Data(contentsOf: ws.appendingPathComponent("full.out"))
+        let lines = bytes.split(separator: 0x0A)
+        #expect(lines.count > 40)
+        // Paths are echoed as given: relative inputs stay relative.
+        #expect(String(decoding: lines[format == "csv" ? 1 : 0], as: UTF8.self).contains("\"imgs/") ||
+                String(decoding: lines[format == "csv" ? 1 : 0], as: UTF8.self).hasPrefix("imgs/"))
+        for (keep, torn) in [(11, 9), (1, 0), (lines.count, 0)] {
+            let partial = ws.appendingPathComponent("resumed.out.partial")
+            try truncated(bytes, lines: keep, tornBytes: torn, to: partial)
+            let r = try Tool.run(name, base + ["--output", "resumed.out", "--resume"] + inputs, cwd: ws)
+            #expect(r.status == 1, "\(r.stderr)")
+            #expect(r.stderr.contains("resuming resumed.out.partial"), "\(r.stderr)")
+            if torn > 0 { #expect(r.stderr.contains("a torn last line (\(torn) bytes) dropped"), "\(r.stderr)") }
+            #expect(try Data(contentsOf: ws.appendingPathComponent("resumed.out")) == bytes, "\(tool) \(format) resumed after \(keep) lines")
+            #expect(!FileManager.default.fileExists(atPath: partial.path))
+            if name == "code-detect" {
+                // The summary counts the kept rows too: the same as the uninterrupted run's.
+                #expect(r.stderr.split(separator: "\n").last == full.stderr.split(separator: "\n").last, "\(r.stderr)")
+            }
+        }
+    }
+
+    @Test("--resume refuses: a table, no --output, a partial of other inputs (exit 2)")
+    func resumeRefusals() throws {
+        let model = try TinyDetector.model.get()
+        let ws = try TinyDetector.workspace()
+        let base = ["--model", model.path, "--threads", "1"]
+        let table = try Tool.run("code-detect", base + ["--format", "table", "--output", "t.txt", "--resume", "imgs"], cwd: ws)
+        #expect(table.status == 2 && table.stderr.contains("--resume needs --format csv or jsonl"), "\(table.stderr)")
+        for tool in ["code-detect", "code-embed"] {
+            let r = try Tool.run(tool, base + ["--format", "csv", "--resume", "imgs"], cwd: ws)
+            #expect(r.status == 2 && r.stderr.contains("--resume needs --output FILE"), "\(r.stderr)")
+        }
+        let a = try Tool.run("code-detect", base + ["--format", "csv", "--output", "a.csv", "imgs/png_1x1.png", "imgs/jpeg_1x1.jpg"], cwd: ws)
+        #expect(a.status == 0, "\(a.stderr)")
+        try FileManager.default.moveItem(at: ws.appendingPathComponent("a.csv"), to: ws.appendingPathComponent("b.csv.partial"))
+        let other = try Tool.run("code-detect", base + ["--format", "csv", "--output", "b.csv", "--batch-size", "1", "--resume", "imgs/jpeg_1x1.jpg", "imgs/png_1x1.png"], cwd: ws)
+        #expect(other.status == 2 && other.stderr.contains("row 1 is 'imgs/png_1x1.png' but input 1 is 'imgs/jpeg_1x1.jpg'"), "\(other.stderr)")
+        let jsonl = try Tool.run("code-detect", base + ["--format", "jsonl", "--output", "b.csv", "--resume", "imgs/png_1x1.png"], cwd: ws)
+        #expect(jsonl.status == 2 && jsonl.stderr.contains("b.csv.partial:1: not a row of this output"), "\(jsonl.stderr)")
+        let csv = try Tool.run("code-embed", base + ["--format", "csv", "--output", "b.csv", "--resume", "imgs/png_1x1.png"], cwd: ws)
+        #expect(csv.status == 2 && csv.stderr.contains("is not the header of this format"), "\(csv.stderr)")
+    }
+
+    @Test("Ctrl-C (SIGINT) exits 130 keeping every finished row in FILE.partial; --resume completes it to the uninterrupted output",
+          arguments: ["code-detect", "code-embed"])
+    func interrupt(tool: String) throws {
+        let model = try TinyDetector.model.get()
+        let ws = try Tool.tempDir()
+        let images = [Fixtures.url("images/png_rgb_227x229.png").path, Fixtures.url("images/jpeg_420_odd_45x31.jpg").path]
+        let n = 1000
+        var args = ["--model", model.path, "--format", "csv", "--batch-size", "1", "--threads", "1"]
+        // Each row depends on its image alone (batches of one): the reference rows come from a run on the two images.
+        let ref = try Tool.run(tool, args + images, cwd: ws)
+        #expect(ref.status == 0, "\(ref.stderr)")
+        let refLines = ref.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let header = refLines[0]
+        let expected = [header] + (0..<n).map { refLines[1 + $0 % 2] }
+        var inputs: [String]
+        if tool == "code-detect" {
+            try ("path\n" + (0..<n).map { images[$0 % 2] + "\n" }.joined()).write(to: ws.appendingPathComponent("list.csv"), atomically: true, encoding: .utf8)
+            inputs = ["list.csv"]
+        } else {
+            inputs = (0..<n).map { images[$0 % 2] }
+        }
+        args += ["--output", "out.csv"]
+        let p = Process()
+        p.executableURL = Tool.binDir!.appendingPathComponent(tool)
+        p.arguments = args + inputs
+        p.currentDirectoryURL = ws
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let partial = ws.appendingPathComponent("out.csv.partial")
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, p.isRunning {
+            if let d = try? Data(contentsOf: partial), d.filter({ $0 == 0x0A }).count >= 6 { break }
+            usleep(2000)
+        }
+        #expect(p.isRunning, "the run ended before it could be interrupted")
+        p.interrupt()
+        p.waitUntilExit()
+        #expect(p.terminationReason == .exit && p.terminationStatus == 130)
+        let kept = try String(contentsOf: partial, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(kept.count >= 6 && kept.count < n + 1, "\(kept.count) lines")
+        #expect(Array(kept.dropLast()) == Array(expected.prefix(kept.count - 1)), "every finished row is the uninterrupted run's")
+        let r = try Tool.run(tool, args + ["--resume"] + inputs, cwd: ws)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try String(contentsOf: ws.appendingPathComponent("out.csv"), encoding: .utf8) == expected.joined(separator: "\n") + "\n")
+    }
+}
+
+@Suite("Tools: one interface (--version, usage errors, --threads)")
+struct InterfaceToolTests {
+    static let tools = ["code-detect", "code-embed", "code-eval", "code-fit", "code-train", "code-calibrate"]
+
+    @Test("--version prints the package version and the bundled model's SHA-256", arguments: tools)
+    func version(tool: String) throws {
+        let r = try Tool.run(tool, ["--version"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let sha = try EncoderIdentity.sha256(modelAt: BundledModel.directory)
+        #expect(r.stdout == "CoDEKit \(CoDEKitVersion.version) (bundled model SHA-256 \(sha))\n", "\(r.stdout)")
+    }
+
+    @Test("an unknown flag is reported as such, with exit 2 (not ArgumentParser's 64), before any missing option", arguments: tools)
+    func unknownFlag(tool: String) throws {
+        let r = try Tool.run(tool, ["--bogus-flag"])
+        #expect(r.status == 2, "\(r.stderr)")
+        #expect(r.stderr.hasPrefix("Error: Unknown option '--bogus-flag'"), "\(r.stderr)")
+    }
+
+    @Test("--threads 0 is refused the same way by every tool (exit 2)", arguments: tools)
+    func threads(tool: String) throws {
+        let rest = ["code-detect": ["z.jpg"], "code-embed": ["z.jpg"], "code-eval": ["--data", "x"], "code-fit": ["--classifier", "knn", "--data", "x"],
+                    "code-train": ["--data", "x", "--output", "y"], "code-calibrate": ["--real", "x"]][tool]!
+        let r = try Tool.run(tool, ["--threads", "0"] + rest)
+        #expect(r.status == 2, "\(r.stderr)")
+        #expect(r.stderr.contains("--threads must be at least 1"), "\(r.stderr)")
+    }
+
+    @Test("missing required options are usage errors (exit 2) naming the option")
+    func missing() throws {
+        for (tool, option) in [("code-train", "missing --data"), ("code-fit", "missing --classifier"), ("code-eval", "missing --data"),
+                               ("code-embed", "give at least one image"), ("code-detect", "give image files")] {
+            let r = try Tool.run(tool, [])
+            #expect(r.status == 2 && r.stderr.contains(option), "\(tool): \(r.stderr)")
+        }
+    }
+}
+
+@Suite("Tools: progress and code-eval --scores")
+struct ProgressToolTests {
+    @Test("code-eval streams per-image rows to --scores (the scores code-detect gives) and reports progress; code-fit --data too")
+    func evalScoresAndProgress() throws {
+        let model = try TinyDetector.model.get()
+        let data = try #require(TinyDetector.dataset)
+        let dir = try Tool.tempDir()
+        let scores = dir.appendingPathComponent("scores.csv")
+        let env = ["CODEKIT_PROGRESS_SECONDS": "0"]
+        let r = try Tool.run("code-eval", ["--model", model.path, "--data", data.path, "--scores", scores.path, "--threads", "1", "--batch-size", "2"], env: env)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("code-eval [none]: 2/4 images") && r.stderr.contains("code-eval [none]: 4/4 images"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: scores.path + ".partial"))
+        let rows = try CSV.parse(String(contentsOf: scores, encoding: .utf8), source: "scores").map(\.fields)
+        #expect(rows.first == ["condition", "path", "label", "group", "status", "verdict", "score", "error"])
+        #expect(rows.count == 5)
+        let d = try Tool.run("code-detect", ["--model", model.path, "--format", "csv", "--threads", "1", "--batch-size", "2", data.path])
+        #expect(d.status == 0, "\(d.stderr)")
+        let detected = Dictionary(uniqueKeysWithValues: try CSV.parse(d.stdout, source: "d").dropFirst().map { ($0.fields[0], Double($0.fields[3])!) })
+        for row in rows.dropFirst() {
+            #expect(row[0] == "none" && row[4] == "ok")
+            #expect(row[2] == (row[1].contains("/real/") ? "real" : "fake"))
+            let score = try #require(detected[row[1]], "\(row[1]) not in \(detected.keys)")
+            #expect(abs(Double(row[6])! - score) < 1e-6, "\(row)")
+        }
+        let out = dir.appendingPathComponent("knn.safetensors")
+        let fit = try Tool.run("code-fit", ["--classifier", "knn", "--model", model.path, "--data", data.path, "--output", out.path, "--threads", "1"], env: env)
+        #expect(fit.status == 0 && fit.stderr.contains("code-fit: 4/4 images"), "\(fit.stderr)")
+    }
+
+    @Test("code-detect and code-embed end with a progress line: count, rate, errors and time")
+    func finalLine() throws {
+        let model = try TinyDetector.model.get()
+        let imgs = [Fixtures.url("images/png_1x1.png").path, Fixtures.url("images/bad/empty.jpg").path]
+        for tool in ["code-detect", "code-embed"] {
+            let r = try Tool.run(tool, ["--model", model.path, "--threads", "1"] + imgs)
+            #expect(r.status == 1, "\(r.stderr)")
+            #expect(r.stderr.contains(try Regex("\(tool): 2/2 images, [0-9.]+ images/s, 1 errors, [0-9.]+ s")), "\(r.stderr)")
+            #expect(r.stderr.contains("1 unsupported format"), "errors counted by reason: \(r.stderr)")
+        }
+    }
+}
+
+@Suite("Tools: embed then fit")
+struct EmbedThenFitToolTests {
+    /// The score column of code-detect's csv for `data` with classifier file `c`.
+    func scores(_ model: URL, _ c: URL, _ data: URL) throws -> [String] {
+        let r = try Tool.run("code-detect", ["--model", model.path, "--classifier", c.path, "--format", "csv", "--threads", "1", data.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        return try CSV.parse(r.stdout, source: "d").dropFirst().map { $0.fields[0] + " " + $0.fields[3] }
+    }
+
+    @Test("code-embed --data DATASET and --label real|fake write the label code-fit --embeddings needs; the fitted classifier equals code-fit --data's")
+    func embedThenFit() throws {
+        let model = try TinyDetector.model.get()
+        let data = try #require(TinyDetector.dataset)
+        let dir = try Tool.tempDir()
+        // Batches of one image: embeddings do not depend on the batch's other images to the last bit.
+        let base = ["--model", model.path, "--threads", "1", "--batch-size", "1"]
+        // The reference: code-fit embedding the dataset itself.
+        let direct = dir.appendingPathComponent("direct.safetensors")
+        let d = try Tool.run("code-fit", base + ["--classifier", "linear", "--data", data.path, "--output", direct.path])
+        #expect(d.status == 0, "\(d.stderr)")
+        let reference = try scores(model, direct, data)
+        #expect(reference.count == 4)
+        // --data: labels from the folders.
+        let fromData = dir.appendingPathComponent("data.jsonl")
+        let e = try Tool.run("code-embed", base + ["--data", data.path, "--output", fromData.path])
+        #expect(e.status == 0, "\(e.stderr)")
+        let rows = try EmbeddingsJSONL.read(fromData)
+        #expect(rows.map(\.label) == rows.map { $0.path.contains("/real/") ? .real : .fake } && rows.count == 4)
+        // --label: one run per class, concatenated.
+        let fromLabel = dir.appendingPathComponent("label.jsonl")
+        var text = ""
+        for label in ["real", "fake"] {
+            let r = try Tool.run("code-embed", base + ["--label", label, data.appendingPathComponent(label).path])
+            #expect(r.status == 0, "\(r.stderr)")
+            text += r.stdout
+        }
+        try text.write(to: fromLabel, atomically: true, encoding: .utf8)
+        for (name, jsonl) in [("data", fromData), ("label", fromLabel)] {
+            let out = dir.appendingPathComponent("\(name).safetensors")
+            let f = try Tool.run("code-fit", ["--classifier", "linear", "--embeddings", jsonl.path, "--output", out.path])
+            #expect(f.status == 0, "\(name): \(f.stderr)")
+            #expect(try scores(model, out, data) == reference, "\(name)")
+        }
+        let bad = try Tool.run("code-embed", base + ["--label", "maybe", data.path])
+        #expect(bad.status == 2 && bad.stderr.contains("--label must be real or fake"), "\(bad.stderr)")
+    }
+}
+
+@Suite("Tools: warnings on odd inputs")
+struct InputWarningToolTests {
+    @Test("an empty folder, a dangling symlink (in a folder, or given) and an image below the input size give warnings; errors are counted by reason")
+    func warnings() throws {
+        let model = try TinyDetector.model.get()
+        let ws = try Tool.tempDir()
+        let fm = FileManager.default
+        try fm.createDirectory(at: ws.appendingPathComponent("empty"), withIntermediateDirectories: true)
+        try fm.createDirectory(at: ws.appendingPathComponent("f"), withIntermediateDirectories: true)
+        try fm.createSymbolicLink(atPath: ws.appendingPathComponent("f/gone.jpg").path, withDestinationPath: "/nonexistent/gone.jpg")
+        try fm.copyItem(at: Fixtures.url("images/png_rgb_227x229.png"), to: ws.appendingPathComponent("f/big.png"))
+        try fm.createSymbolicLink(atPath: ws.appendingPathComponent("f/tiny.jpg").path, withDestinationPath: Fixtures.url("images/jpeg_1x1.jpg").path)
+        try fm.createSymbolicLink(atPath: ws.appendingPathComponent("top.jpg").path, withDestinationPath: "/nonexistent/top.jpg")
+        let r = try Tool.run("code-detect", ["--model", model.path, "--format", "csv", "--threads", "1", "empty", "f", "top.jpg"], cwd: ws)
+        #expect(r.status == 1, "\(r.stderr)")
+        #expect(r.stderr.contains("warning: empty holds no image files"), "\(r.stderr)")
+        #expect(r.stderr.contains("warning: skipping f/gone.jpg, a dangling symbolic link (to /nonexistent/gone.jpg)"), "\(r.stderr)")
+        #expect(r.stderr.contains("warning: top.jpg is a dangling symbolic link (to /nonexistent/top.jpg)"), "\(r.stderr)")
+        #expect(r.stderr.contains("warning: 1 image is smaller than the encoder's 32x32 input and zero-padded (e.g. f/tiny.jpg is 1x1)"), "\(r.stderr)")
+        #expect(r.stderr.contains("3 images: ") && r.stderr.contains("1 errors (1 cannot read file)"), "\(r.stderr)")
+        // A symlink to an image is listed like the file; the dangling one in the folder is not a row.
+        let paths = try CSV.parse(r.stdout, source: "d").dropFirst().map { $0.fields[0] }
+        #expect(paths == ["f/big.png", "f/tiny.jpg", "top.jpg"])
+        let e = try Tool.run("code-embed", ["--model", model.path, "--threads", "1", "empty"], cwd: ws)
+        #expect(e.status == 0 && e.stdout.isEmpty, "\(e.stderr)")
+        #expect(e.stderr.contains("warning: no images found in the inputs"), "\(e.stderr)")
     }
 }
