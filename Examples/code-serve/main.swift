@@ -70,6 +70,7 @@ struct CodeServe: ParsableCommand {
                 do {
                     try service.load(directory)
                     if case let .ready(m, _) = service.state {
+                        for w in m.warnings { note("code-serve: \(w)") }
                         log.notice("code-serve: model \(directory.url.path) ready (classifiers \(m.info.classifiers.map(\.name).joined(separator: ", ")); encoder sha256 \(m.info.encoder.sha256))")
                     }
                 } catch {

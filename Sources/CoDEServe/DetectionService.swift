@@ -99,8 +99,10 @@ public final class DetectionService: @unchecked Sendable {
 
     // MARK: Requests
 
-    /// Which classifier and threshold a request asked for (400 for an unknown name or a
-    /// non-finite threshold).
+    /// Which classifier and threshold a request asked for: 400 `bad_classifier` for an unknown
+    /// name, 400 `bad_threshold` for a threshold that is not a number or that
+    /// `ClassifierKind.validateThreshold` refuses (NaN, infinite, outside the score range), with
+    /// the tools' message.
     public func resolve(classifier: String?, threshold: String?) throws -> (Detector, Double?) {
         let (model, _) = try ready()
         let name = classifier ?? model.defaultClassifier
@@ -109,8 +111,12 @@ public final class DetectionService: @unchecked Sendable {
         }
         var t: Double?
         if let threshold {
-            guard let v = Double(threshold), v.isFinite else {
-                throw ServiceError.badParameter("threshold", "threshold must be a finite number, got '\(threshold)'")
+            guard let v = Double(threshold) else {
+                throw ServiceError.badParameter("threshold", "threshold must be a number, got '\(threshold)'")
+            }
+            // The tools' validation and message (NaN, infinite, outside the classifier's score range).
+            do { try d.classifier.kind.validateThreshold(v) } catch let e as ClassifierError {
+                throw ServiceError.badParameter("threshold", e.description)
             }
             t = v
         }
@@ -158,7 +164,9 @@ public final class DetectionService: @unchecked Sendable {
         guard case let .ready(model, queue) = state else { return [] }
         let layout = classifier.embedder.crops
         let kind = classifier.classifier.kind
-        let effective = threshold ?? ServiceModel.defaultThreshold(kind)
+        // The request's threshold, else the calibrated one the classifier file records, else the classifier's own.
+        let applied = threshold ?? classifier.threshold
+        let effective = applied ?? ServiceModel.defaultThreshold(kind)
         let size = model.model.configuration.imageSize
         let name = classifier.classifierName
         return await each(inputs.count) { i in
@@ -168,7 +176,7 @@ public final class DetectionService: @unchecked Sendable {
                 let e = try await self.embed(input, layout: layout, queue: queue, size: size)
                 try Task.checkCancellation()
                 var p = try classifier.classifier.predict(EmbeddingMatrix([e.embedding], dimension: classifier.embedder.width))[0]
-                if let t = threshold { p = Prediction(decision: p.decision, verdict: Detector.verdict(score: p.decision, threshold: t, kind: kind)) }
+                if let t = applied { p = Prediction(decision: p.decision, verdict: Detector.verdict(score: p.decision, threshold: t, kind: kind)) }
                 row.verdict = p.verdict.rawValue
                 row.score = p.decision
                 row.batchSize = e.batchSize

@@ -18,8 +18,11 @@ public struct ModelInfo: Codable, Sendable, Equatable {
         public var kind: String
         /// `center` or `five`: the windows each image is embedded through for this classifier.
         public var crops: String
-        /// The threshold of the classifier's own verdict (absent for k-NN's neighbour vote).
+        /// The threshold of the verdict when a request gives none: the one `code-calibrate`
+        /// recorded in the classifier file, else the classifier's own (absent for k-NN's neighbour vote).
         public var defaultThreshold: Double?
+        /// Whether ``defaultThreshold`` is a calibrated one read from the classifier file.
+        public var calibrated: Bool
         /// How score, threshold and verdict relate.
         public var rule: String
     }

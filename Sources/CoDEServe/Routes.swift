@@ -41,7 +41,7 @@ public enum CoDEServeRoutes {
                 for r in results { if let e = r.error { service.metrics.error(reason: e.reason) } }
                 let kind = detector.classifier.kind
                 return try json(DetectResponse(classifier: detector.classifierName,
-                                               threshold: threshold ?? ServiceModel.defaultThreshold(kind),
+                                               threshold: threshold ?? detector.threshold ?? ServiceModel.defaultThreshold(kind),
                                                crops: detector.embedder.crops.rawValue, results: results))
             }
         }

@@ -76,6 +76,19 @@ import _CoDETestSupport
             try await expectError("/v1/detect?classifier=forest", body: ByteBuffer(bytes: small), 400, "bad_classifier")
             try await expectError("/v1/detect?threshold=abc", body: ByteBuffer(bytes: small), 400, "bad_threshold")
             try await expectError("/v1/detect?threshold=nan", body: ByteBuffer(bytes: small), 400, "bad_threshold")
+            // Outside the classifier's score range: the tools' validation and message.
+            for (query, kind, value) in [("classifier=linear&threshold=1.5", ClassifierKind.linear, 1.5),
+                                         ("threshold=-0.01", .linear, -0.01), ("classifier=knn&threshold=2.5", .knn, 2.5),
+                                         ("classifier=svm&threshold=inf", .svm, Double.infinity)] {
+                let r = try await client.execute(uri: "/v1/detect?" + query, method: .post, headers: HTTP.imageHeaders, body: ByteBuffer(bytes: small))
+                #expect(r.status.code == 400, "\(query)")
+                let want = #expect(throws: ClassifierError.self) { try kind.validateThreshold(value) }
+                #expect(try Self.error(r) == ErrorBody(status: 400, reason: "bad_threshold", message: "\(want!)"), "\(query)")
+            }
+            for query in ["classifier=knn&threshold=-2", "classifier=svm&threshold=-3.5", "threshold=1"] {
+                let r = try await client.execute(uri: "/v1/detect?" + query, method: .post, headers: HTTP.imageHeaders, body: ByteBuffer(bytes: small))
+                #expect(r.status == .ok, "\(query)")
+            }
             try await expectError("/v1/embed?crops=seven", body: ByteBuffer(bytes: small), 400, "bad_crops")
             try await expectError("/v2/detect", body: ByteBuffer(bytes: small), 404, "not_found")
             // Two images within the limits still work.

@@ -143,6 +143,8 @@ import _CoDETestSupport
             #expect(r.status == .ok)
             let info = try HTTP.decode(ModelInfo.self, r)
             #expect(info.encoder.sha256 == String(want))
+            #expect(info.encoder.sha256 == (try EncoderIdentity.sha256(modelAt: ws.model)))  // as the tools record it
+            #expect(info.classifiers.allSatisfy { !$0.calibrated })
             #expect(info.encoder.embeddingDimension == 32 && info.encoder.imageSize == 32)
             #expect(info.classifiers.map(\.name) == ["linear", "knn", "svm"])
             #expect(info.classifiers.map(\.crops) == ["center", "center", "five"])
@@ -150,7 +152,55 @@ import _CoDETestSupport
             #expect(info.defaultClassifier == "linear")
             #expect(info.summary == nil && info.limitations.isEmpty)  // this directory has no model card
         }
-        #expect(SHA256Digest.hex(of: Data("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
+
+    /// A threshold `code-calibrate` recorded in a classifier file is the default threshold of its
+    /// verdicts (as in `Detector(model:classifier:)`, which code-detect uses), reported by
+    /// /v1/model; a request's `threshold=` still overrides it.
+    @Test func calibratedThreshold() async throws {
+        let ws = try ServiceWorkspace()
+        let url = ws.model.appendingPathComponent("linear.safetensors")
+        let (file, meta) = try ClassifierFile.open(url)
+        let c = try AnyClassifier.load(file, metadata: meta)
+        // A threshold between the images' p(fake) values, so it changes some verdicts.
+        let p = try Detector(model: ModelDirectory(ws.model), classifier: "linear").detect(files: ws.images).compactMap(\.score).sorted()
+        let t = (p[p.count / 2 - 1] + p[p.count / 2]) / 2
+        var m = meta.values
+        m[ThresholdCalibration.thresholdKey] = "\(t)"
+        try c.save(to: url, metadata: m)
+        let reference = try Detector(model: ModelDirectory(ws.model), classifier: "linear")
+        #expect(reference.threshold == t)
+        let service = try ws.service()
+        try await ServiceWorkspace.app(service).test(.router) { client in
+            let info = try HTTP.decode(ModelInfo.self, try await client.execute(uri: "/v1/model", method: .get))
+            #expect(info.classifiers[0].defaultThreshold == t && info.classifiers[0].calibrated)
+            #expect(info.classifiers.dropFirst().allSatisfy { !$0.calibrated })
+            for override in [nil, 0.5] as [Double?] {
+                let want = try Detector(model: ModelDirectory(ws.model), classifier: "linear", threshold: override).detect(files: ws.images)
+                let (body, headers) = HTTP.multipart(try ws.images.map { ($0.lastPathComponent, try Data(contentsOf: $0)) })
+                let r = try await client.execute(uri: "/v1/detect?classifier=linear" + (override.map { "&threshold=\($0)" } ?? ""),
+                                                 method: .post, headers: headers, body: body)
+                let got = try HTTP.decode(DetectResponse.self, r)
+                #expect(got.threshold == (override ?? t))
+                #expect(got.results.map(\.verdict) == want.map { $0.verdict?.rawValue })
+                #expect(Set(got.results.compactMap(\.verdict)).count == 2)
+            }
+        }
+    }
+
+    /// A classifier that records another encoder's SHA-256 is refused at load, with the tools' error.
+    @Test func encoderMismatch() throws {
+        let ws = try ServiceWorkspace()
+        let url = ws.model.appendingPathComponent("knn.safetensors")
+        let (file, meta) = try ClassifierFile.open(url)
+        var m = meta.values
+        let other = String(repeating: "0", count: 64)
+        m[Provenance.encoderKey] = other
+        try AnyClassifier.load(file, metadata: meta).save(to: url, metadata: m)
+        let sha = try EncoderIdentity.sha256(modelAt: ws.model)
+        #expect(throws: ProvenanceError.encoderMismatch(classifier: url.path, classifierSHA256: other, encoder: ws.model.path, encoderSHA256: sha)) {
+            _ = try ws.service()
+        }
     }
 
     /// The bundled model's card gives the summary and the "can and cannot detect" bullets.
@@ -162,5 +212,23 @@ import _CoDETestSupport
         let section = lines.drop { !$0.contains("What it can and cannot detect") }.dropFirst().prefix { !$0.hasPrefix("#") }
         #expect(card.limitations.count == section.filter { $0.hasPrefix("- ") }.count)
         #expect(card.limitations.count > 0)
+    }
+
+    /// `/` serves the web page from the package's resources: a labelled file input, the calls it
+    /// makes, and nothing loaded from elsewhere (no external scripts, styles, fonts).
+    @Test func webPage() async throws {
+        let service = DetectionService(configuration: .init(decodeThreads: 1))
+        try await ServiceWorkspace.app(service).test(.router) { client in
+            let r = try await client.execute(uri: "/", method: .get)
+            #expect(r.status == .ok)
+            #expect(r.headers[.contentType] == "text/html; charset=utf-8")
+            let html = String(buffer: r.body)
+            #expect(html.contains(#"<input type="file" id="files" name="files" accept="image/*" multiple>"#))
+            #expect(html.contains(#"<label class="drop" id="drop" for="files">"#))
+            #expect(html.contains(#"fetch("v1/detect?""#) && html.contains(#"fetch("v1/model")"#))
+            for external in ["http://", "https://", "src=\"//", "href=\"//", "@import", "url("] {
+                #expect(!html.contains(external), "\(external)")
+            }
+        }
     }
 }

@@ -8,8 +8,8 @@ import NIOCore
 import _CoDETestSupport
 
 /// A temporary model directory holding the tiny encoder fixture (32x32 input, 32-d embeddings)
-/// with three fitted classifiers: `linear` and `knn` on centre-crop embeddings, `svm` recording
-/// five crops; and test images: PNGs and JPEGs larger than 3x the input size on both sides (so
+/// with three fitted classifiers recording their provenance as code-fit does (crops and encoder
+/// SHA-256): `linear` and `knn` on centre-crop embeddings, `svm` on five crops; and test images: PNGs and JPEGs larger than 3x the input size on both sides (so
 /// five-crop decoding compacts them), small ones, and broken files from the image fixtures.
 final class ServiceWorkspace: @unchecked Sendable {
     let root: URL
@@ -52,7 +52,9 @@ final class ServiceWorkspace: @unchecked Sendable {
             embedder.crops = crops
             let items = embedder.embed(samples: try dataset.samples, reader: SampleReader())
             let (c, _) = try AnyClassifier.fit(try SampleEmbedding.records(items, source: "test"), options: FitOptions(kind: kind), source: "test")
-            try c.save(to: model.appendingPathComponent("\(kind.rawValue).safetensors"), metadata: crops.classifierMetadata)
+            // What code-fit records: the crops and the encoder's SHA-256.
+            let provenance = Provenance(crops: crops.rawValue, encoderSHA256: try EncoderIdentity.sha256(modelAt: model))
+            try c.save(to: model.appendingPathComponent("\(kind.rawValue).safetensors"), metadata: provenance.classifierMetadata)
         }
     }
 
