@@ -12,7 +12,7 @@ VENV ?= .venv
 BENCH_DIR ?= bench-results
 SAMPLES ?= .build/samples
 
-.PHONY: deps build test run samples bench bench-encoder bench-memory bench-detect bench-classifiers bench-images bench-augment bench-peers bench-versus bench-blas-versus bench-interleaved bench-distributed test-mpi-hosts fixtures fuzz clean
+.PHONY: deps test-deps test-browser serve-nginx-check bench-serve build test run samples bench bench-encoder bench-memory bench-detect bench-classifiers bench-images bench-augment bench-peers bench-versus bench-blas-versus bench-interleaved bench-distributed test-mpi-hosts fixtures fuzz clean
 
 # Installs the Debian packages that are missing (apt-get update first, only when something is missing).
 deps:
@@ -25,11 +25,38 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# What make test needs beyond APT_PACKAGES: the browser for the web-page test, nginx for the
+# scale-out check, wrk for bench-serve. Installed the same way as deps.
+TEST_APT_PACKAGES := chromium chromium-driver nginx wrk curl
+test-deps:
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(TEST_APT_PACKAGES)"
+
 build: deps
 	$(SWIFT) build $(RELEASE)
 
-test: deps
+test: deps test-deps
 	$(SWIFT) test
+	$(MAKE) --no-print-directory test-browser serve-nginx-check
+
+# The web page in a real browser (Debian chromium + chromium-driver, selenium from PyPI in
+# .venv-browser): a debug code-serve on a free loopback port, a real and a broken image through
+# the file input, verdicts compared with /v1/detect; screenshot in $(ARTIFACTS)/serve-page.png.
+ARTIFACTS ?= .build/artifacts
+BROWSER_VENV ?= .venv-browser
+$(BROWSER_VENV)/.done: Tests/Browser/requirements.txt
+	$(PYTHON) -m venv $(BROWSER_VENV)
+	$(BROWSER_VENV)/bin/pip install -q -r Tests/Browser/requirements.txt
+	touch $@
+
+test-browser: deps test-deps $(BROWSER_VENV)/.done
+	$(SWIFT) build --product code-serve
+	tools/serve_checks.sh browser $$($(SWIFT) build --show-bin-path) $(BROWSER_VENV)/bin/python $(ARTIFACTS)/serve-page.png
+
+# Two code-serve replicas behind nginx (a temporary nginx.conf, nginx -c/-p, not the system
+# service) on loopback: requests through nginx, both replicas' /metrics must count some.
+serve-nginx-check: deps test-deps
+	$(SWIFT) build --product code-serve
+	tools/serve_checks.sh nginx $$($(SWIFT) build --show-bin-path)
 
 # Sample photographs: the real photos scikit-image's Debian package ships (astronaut, cat,
 # coffee, rocket, ...), extracted from the .deb without installing it, plus its truncated JPEG.
