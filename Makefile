@@ -98,6 +98,15 @@ bench-detect: deps
 	$(BIN)/code-bench --threads 2 --embed-dir .build/bench-jpegs-1000 --output $(BENCH_DIR)/detect.json
 	$(BIN)/code-bench --threads 2 --embed-dir .build/bench-jpegs-1000 --crops five --output $(BENCH_DIR)/detect-five.json
 
+# code-serve under wrk at 1, 8 and 32 connections (640x480 JPEGs, bundled model), with the
+# batch-32 forward rate and a single-image code-detect in the same sitting. See docs/service.md.
+BENCH_SERVE_SECONDS ?= 15
+bench-serve: deps test-deps
+	$(SWIFT) build $(RELEASE) --product code-serve
+	$(SWIFT) build $(RELEASE) --product code-bench
+	$(SWIFT) build $(RELEASE) --product code-detect
+	tools/bench_serve.sh $(BIN) $(BENCH_DIR)/serve $(BENCH_SERVE_SECONDS)
+
 bench-classifiers: deps
 	$(SWIFT) build $(RELEASE) --product code-bench-classifiers
 	$(BIN)/code-bench-classifiers --output $(BENCH_DIR)/classifiers.json
