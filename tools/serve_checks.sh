@@ -9,10 +9,11 @@ mode=${1:?mode: browser or nginx}
 bin=${2:?directory holding code-serve}
 tmp=$(mktemp -d)
 chmod 755 "$tmp"  # nginx workers (user nobody when run as root) read and write under it
-pids=()
+# Server pids go to a file: start_server runs in a command substitution (a subshell).
+touch "$tmp/pids"
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  while read -r p; do kill "$p" 2>/dev/null || true; done <"$tmp/pids"
+  while read -r p; do while kill -0 "$p" 2>/dev/null; do sleep 0.1; done; done <"$tmp/pids"
   if [ -f "$tmp/nginx.pid" ]; then kill "$(cat "$tmp/nginx.pid")" 2>/dev/null || true; fi
   rm -rf "$tmp"
 }
@@ -26,10 +27,11 @@ start_server() {
   port=$(free_port)
   log="$tmp/serve-$port.log"
   "$bin/code-serve" --host 127.0.0.1 --port "$port" --threads 2 --decode-threads 1 --timeout 300 >"$log" 2>&1 &
-  pids+=($!)
+  local pid=$!
+  echo "$pid" >>"$tmp/pids"
   for _ in $(seq 1 240); do
     if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then echo "$port"; return 0; fi
-    if ! kill -0 "${pids[-1]}" 2>/dev/null; then echo "code-serve exited:" >&2; cat "$log" >&2; return 1; fi
+    if ! kill -0 "$pid" 2>/dev/null; then echo "code-serve exited:" >&2; cat "$log" >&2; return 1; fi
     sleep 0.5
   done
   echo "code-serve on port $port not ready after 120 s:" >&2; cat "$log" >&2; return 1
