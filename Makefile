@@ -15,7 +15,7 @@ VENV ?= .venv
 BENCH_DIR ?= bench-results
 SAMPLES ?= .build/samples
 
-.PHONY: deps build test run samples bench bench-encoder bench-memory bench-detect bench-classifiers bench-images bench-augment bench-peers bench-versus bench-blas-versus bench-interleaved bench-distributed bench-plain-vs-native bench-bf16 test-mpi-hosts fixtures fuzz clean
+.PHONY: deps test-deps test-browser serve-nginx-check bench-serve build test run samples bench bench-encoder bench-memory bench-detect bench-classifiers bench-images bench-augment bench-peers bench-versus bench-blas-versus bench-interleaved bench-distributed bench-plain-vs-native bench-bf16 test-mpi-hosts fixtures fuzz clean
 
 # Installs the Debian packages that are missing (apt-get update first, only when something is missing).
 deps:
@@ -28,11 +28,38 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# What make test needs beyond APT_PACKAGES: the browser for the web-page test, nginx for the
+# scale-out check, wrk for bench-serve. Installed the same way as deps.
+TEST_APT_PACKAGES := chromium chromium-driver nginx wrk curl python3 python3-venv
+test-deps:
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(TEST_APT_PACKAGES)"
+
 build: deps
 	$(SWIFT) build $(RELEASE)
 
-test: deps
+test: deps test-deps
 	$(SWIFT) test
+	$(MAKE) --no-print-directory test-browser serve-nginx-check
+
+# The web page in a real browser (Debian chromium + chromium-driver, selenium from PyPI in
+# .venv-browser): a debug code-serve on a free loopback port, a real and a broken image through
+# the file input, verdicts compared with /v1/detect; screenshot in $(ARTIFACTS)/serve-page.png.
+ARTIFACTS ?= .build/artifacts
+BROWSER_VENV ?= .venv-browser
+$(BROWSER_VENV)/.done: Tests/Browser/requirements.txt
+	$(PYTHON) -m venv $(BROWSER_VENV)
+	$(BROWSER_VENV)/bin/pip install -q -r Tests/Browser/requirements.txt
+	touch $@
+
+test-browser: deps test-deps $(BROWSER_VENV)/.done
+	$(SWIFT) build --product code-serve
+	tools/serve_checks.sh browser $$($(SWIFT) build --show-bin-path) $(BROWSER_VENV)/bin/python $(ARTIFACTS)/serve-page.png
+
+# Two code-serve replicas behind nginx (a temporary nginx.conf, nginx -c/-p, not the system
+# service) on loopback: requests through nginx, both replicas' /metrics must count some.
+serve-nginx-check: deps test-deps
+	$(SWIFT) build --product code-serve
+	tools/serve_checks.sh nginx $$($(SWIFT) build --show-bin-path)
 
 # Sample photographs: the real photos scikit-image's Debian package ships (astronaut, cat,
 # coffee, rocket, ...), extracted from the .deb without installing it, plus its truncated JPEG.
@@ -73,6 +100,15 @@ bench-detect: deps
 	$(BIN)/code-bench-images --make-inputs .build/bench-jpegs-1000 --count 1000
 	$(BIN)/code-bench --threads 2 --embed-dir .build/bench-jpegs-1000 --output $(BENCH_DIR)/detect.json
 	$(BIN)/code-bench --threads 2 --embed-dir .build/bench-jpegs-1000 --crops five --output $(BENCH_DIR)/detect-five.json
+
+# code-serve under wrk at 1, 8 and 32 connections (640x480 JPEGs, bundled model), with the
+# batch-32 forward rate and a single-image code-detect in the same sitting. See docs/service.md.
+BENCH_SERVE_SECONDS ?= 15
+bench-serve: deps test-deps
+	$(SWIFT) build $(RELEASE) --product code-serve
+	$(SWIFT) build $(RELEASE) --product code-bench
+	$(SWIFT) build $(RELEASE) --product code-detect
+	tools/bench_serve.sh $(BIN) $(BENCH_DIR)/serve $(BENCH_SERVE_SECONDS)
 
 bench-classifiers: deps
 	$(SWIFT) build $(RELEASE) --product code-bench-classifiers

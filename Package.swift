@@ -24,10 +24,16 @@ let package = Package(
         .executable(name: "code-detect", targets: ["code-detect"]),
         .executable(name: "code-calibrate", targets: ["code-calibrate"]),
         .executable(name: "code-eval", targets: ["code-eval"]),
+        .library(name: "CoDEServe", targets: ["CoDEServe"]),
+        .executable(name: "code-serve", targets: ["code-serve"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // code-serve (issue 26): HTTP service, Prometheus /metrics through swift-metrics.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // MARK: System and C libraries (Debian -dev packages; the Makefile installs them)
@@ -65,6 +71,14 @@ let package = Package(
             dependencies: ["CoDECore", "CoDEImage", "CoDEModel", "CoDEAugment", "CoDEContrastive", "CoDEClassifiers", "CoDEDistributed", logging],
             resources: [.copy("Resources/DefaultModel")]
         ),
+        .target(
+            name: "CoDEServe",
+            dependencies: ["CoDEKit", "CoDEClassifiers", "CoDEImage", "CoDECore", logging,
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "Metrics", package: "swift-metrics"),
+                           .product(name: "Prometheus", package: "swift-prometheus")],
+            resources: [.copy("Resources/web")]
+        ),
         .target(name: "_CoDETestSupport", dependencies: ["CoDECore"], path: "Tests/_CoDETestSupport"),
 
         // MARK: Example executables
@@ -74,6 +88,7 @@ let package = Package(
         .executableTarget(name: "code-detect", dependencies: ["CoDEKit", "CoDEMPI", "CoDEClassifiers", "CoDECore", argumentParser], path: "Examples/code-detect"),
         .executableTarget(name: "code-calibrate", dependencies: ["CoDEKit", "CoDEClassifiers", argumentParser], path: "Examples/code-calibrate"),
         .executableTarget(name: "code-eval", dependencies: ["CoDEKit", "CoDEClassifiers", argumentParser], path: "Examples/code-eval"),
+        .executableTarget(name: "code-serve", dependencies: ["CoDEServe", "CoDEKit", argumentParser], path: "Examples/code-serve"),
 
         // MARK: Benchmarks
         .executableTarget(name: "code-bench", dependencies: ["CoDEKit", argumentParser], path: "Benchmarks/code-bench"),
@@ -99,5 +114,9 @@ let package = Package(
         .testTarget(name: "CoDEClassifiersTests", dependencies: ["CoDEClassifiers", "_CoDETestSupport"]),
         .testTarget(name: "CoDEOneDNNTests", dependencies: ["CoDEOneDNN"]),
         .testTarget(name: "CoDEKitTests", dependencies: ["CoDEKit", "_CoDETestSupport"]),
+        .testTarget(
+            name: "CoDEServeTests",
+            dependencies: ["CoDEServe", "CoDEKit", "_CoDETestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
+        ),
     ]
 )
