@@ -72,6 +72,8 @@ struct BenchDistributed: ParsableCommand {
         let root = n - 1
         let b = try comm.broadcast(Data("from rank \(r)".utf8), root: root)
         if String(decoding: b, as: UTF8.self) != "from rank \(root)" { failures.append("broadcast got \(String(decoding: b, as: UTF8.self))") }
+        // integer broadcast from the last rank (negative values included).
+        if try comm.broadcast(r == n - 1 ? -7 * n : r, root: n - 1) != -7 * n { failures.append("broadcast(Int) did not deliver the root's value") }
         // byte all-gather: rank r sends r bytes of value r (rank 0 sends none).
         let bytes = try comm.allGather(Data(repeating: UInt8(r), count: r))
         if bytes != (0..<n).map({ Data(repeating: UInt8($0), count: $0) }) { failures.append("allGather(Data) = \(bytes.map { [UInt8]($0) })") }

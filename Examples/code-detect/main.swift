@@ -197,11 +197,8 @@ struct CodeDetect: ParsableCommand {
                 (sink, summary, skip) = (s, resumed, written.count)
             } catch { failure = error }
         }
-        if comm.size > 1 {
-            var k = Int64(failure == nil ? skip : -1)
-            let got = try comm.broadcast(withUnsafeBytes(of: &k) { Data($0) }, root: 0)
-            skip = Int(got.withUnsafeBytes { $0.loadUnaligned(as: Int64.self) })
-        }
+        // -1 tells the other ranks that rank 0 failed (it throws below).
+        if comm.size > 1 { skip = try comm.broadcast(failure == nil ? skip : -1, root: 0) }
         if let failure { throw failure }
         guard skip >= 0 else { return 2 }
         let rest = Array(files[skip...])

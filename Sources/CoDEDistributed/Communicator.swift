@@ -137,6 +137,13 @@ public final class SingleProcess: Communicator {
 }
 
 extension Communicator {
+    /// Rank `root`'s integer on every rank.
+    public func broadcast(_ value: Int, root: Int) throws -> Int {
+        var v = Int64(value)
+        try broadcast(&v, bytes: 8, root: root)
+        return Int(v)
+    }
+
     /// Every rank's bytes, in rank order, on every rank (each rank broadcasts its own in turn).
     public func allGather(_ data: Data) throws -> [Data] {
         try (0..<size).map { r in try broadcast(r == rank ? data : Data(), root: r) }
