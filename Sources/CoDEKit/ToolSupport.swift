@@ -56,11 +56,8 @@ public final class RowSink {
         let partial = path + ".partial"
         let fm = FileManager.default
         if resume, fm.fileExists(atPath: partial) {
-            if let settings {
-                warnings = try settings.check(againstPartial: partial)
-                // An old partial without a settings file gets this run's (they hold from now on).
-                if !warnings.isEmpty { try settings.write(forPartial: partial) }
-            }
+            // An old partial without a settings file keeps none: what it was written with is unknown.
+            if let settings { warnings = try settings.check(againstPartial: partial) }
             let data: Data
             do { data = try Data(contentsOf: URL(fileURLWithPath: partial)) } catch {
                 throw RowSinkError("cannot read \(partial): \(error.localizedDescription)")
