@@ -67,7 +67,8 @@ struct CodeEval: ParsableCommand {
         var resumed: [ScoredSample] = []
         let classifierModel = detector.classifier
         let rows = try scores.map {
-            try RowSink(path: $0, header: EvaluationScores.header, resume: resume, settings: settings) { line in
+            try RowSink(path: $0, header: EvaluationScores.header, resume: resume, settings: settings,
+                        hint: "resume with the --data and --transforms of the interrupted run") { line in
                 let (c, s) = try EvaluationScores.parse(line, fakeness: classifierModel.fakeness)
                 // Row k is condition k / total, sample k % total.
                 let k = resumed.count

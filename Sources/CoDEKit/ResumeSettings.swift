@@ -21,6 +21,9 @@ public struct ResumeSettings: Sendable, Equatable {
         /// How the setting reads in a message: `--batch-size`, `--model with SHA-256`.
         public let label: String
         public let value: String
+        /// The value a settings file that does not record this setting stands for (the
+        /// behaviour before the flag existed), or nil: then a missing entry is only warned about.
+        public let absentMeans: String?
     }
 
     public private(set) var entries: [Entry] = []
@@ -29,10 +32,13 @@ public struct ResumeSettings: Sendable, Equatable {
 
     /// Adds a setting: `label` as the user gives it (a flag such as `--batch-size`, or a phrase
     /// such as `encoder SHA-256`), `value` as text; `key` defaults to `label` without leading dashes.
-    public mutating func add(_ label: String, _ value: some CustomStringConvertible, key: String? = nil) {
+    /// A setting added after settings files were first written gives `absentMeans`, the value the
+    /// tool used before, so that an older file is checked against it (`--precision` with
+    /// `absentMeans: "fp32"`).
+    public mutating func add(_ label: String, _ value: some CustomStringConvertible, key: String? = nil, absentMeans: String? = nil) {
         let k = key ?? String(label.drop { $0 == "-" }).replacingOccurrences(of: " ", with: "_")
         precondition(!entries.contains { $0.key == k }, "setting \(k) added twice")
-        entries.append(Entry(key: k, label: label, value: value.description))
+        entries.append(Entry(key: k, label: label, value: value.description, absentMeans: absentMeans))
     }
 
     /// The settings file of a partial output.
@@ -70,7 +76,7 @@ public struct ResumeSettings: Sendable, Equatable {
 
     /// Checks this run's settings against those recorded for `partial`. Throws naming the first
     /// setting that differs, with both values; returns warnings for what could not be checked
-    /// (no settings file, or a setting the file does not record).
+    /// (no settings file, or a setting the file does not record and that has no `absentMeans`).
     public func check(againstPartial partial: String) throws -> [String] {
         guard let old = try Self.recorded(forPartial: partial) else {
             return ["warning: \(partial) has no \(Self.file(ofPartial: partial)) (written by an earlier version?); resuming without checking "
@@ -78,7 +84,7 @@ public struct ResumeSettings: Sendable, Equatable {
         }
         var warnings: [String] = []
         for e in entries {
-            guard let v = old[e.key] else {
+            guard let v = old[e.key] ?? e.absentMeans else {
                 warnings.append("warning: \(Self.file(ofPartial: partial)) does not record \(e.label) (written by an earlier version?); "
                     + "assuming it was \(e.label) \(e.value), as in this run")
                 continue

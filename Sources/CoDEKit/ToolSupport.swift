@@ -44,8 +44,9 @@ public final class RowSink {
 
     /// Opens the sink. `header` (a line with its newline, e.g. a CSV header) is written first on
     /// a fresh output and must open a resumed one.
+    /// `hint` ends the error for a row `scan` refuses (what to resume with).
     public init(path: String?, header: String? = nil, resume: Bool = false, settings: ResumeSettings? = nil,
-                scan: (String) throws -> Void = { _ in }) throws {
+                hint: String = "resume with the --format of the interrupted run", scan: (String) throws -> Void = { _ in }) throws {
         self.path = path
         guard let path else {
             if resume { throw RowSinkError("--resume needs --output FILE (rows on standard output cannot be continued)") }
@@ -78,8 +79,7 @@ public final class RowSink {
                     headerEnd = UInt64(nl + 1 - data.startIndex)
                 } else {
                     do { try scan(line) } catch {
-                        throw RowSinkError("\(partial):\(resumedRows + (header == nil ? 1 : 2)): not a row of this output (\(error)); "
-                            + "resume with the --format of the interrupted run")
+                        throw RowSinkError("\(partial):\(resumedRows + (header == nil ? 1 : 2)): not a row of this output (\(error)); \(hint)")
                     }
                     resumedRows += 1
                     rowEnds.append(UInt64(nl + 1 - data.startIndex))
