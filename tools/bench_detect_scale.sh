@@ -9,8 +9,9 @@
 # input, so the images are decoded and resized as real ones are), then runs
 # `/usr/bin/time -v code-detect --format csv --output FILE --threads 2` on the first N images of
 # each COUNTS (default "1000 100000") through a .csv list, and once with the bundled model on
-# 1,000 640x480 JPEGs. Prints a Markdown table (peak RSS, wall time, images/s) and writes it to
-# OUTDIR/detect-scale.md.
+# 1,000 640x480 JPEGs (its classifiers' five crops). Prints a Markdown table (peak RSS, wall
+# time, images/s, CPU time and the share of 2 cores it got, which shows a busy machine) and
+# writes it to OUTDIR/detect-scale.md.
 set -euo pipefail
 BIN=${1:?usage: bench_detect_scale.sh BIN OUTDIR [COUNTS]}
 OUT=${2:?usage: bench_detect_scale.sh BIN OUTDIR [COUNTS]}
@@ -49,11 +50,12 @@ run() {
   rm -f "$WORK/rows.csv" "$WORK/rows.csv.partial"*
   /usr/bin/time -v -o "$WORK/time.txt" "$BIN/code-detect" "$@" --format csv --output "$WORK/rows.csv" --threads 2 "$list" 2>"$WORK/stderr.txt" || {
     echo "code-detect failed ($label):"; tail -5 "$WORK/stderr.txt"; exit 1; }
-  local rss secs n
+  local rss secs n cpu
   rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.txt")
   secs=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$WORK/time.txt" | awk -F: '{ if (NF == 3) print $1 * 3600 + $2 * 60 + $3; else print $1 * 60 + $2 }')
+  cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {print s}' "$WORK/time.txt")
   n=$(($(wc -l < "$WORK/rows.csv") - 1))
-  echo "$label $n $rss $secs"
+  echo "$label $n $rss $secs $cpu"
 }
 
 results=()
@@ -65,11 +67,12 @@ done
 results+=("$(run "bundled-640x480" "$WORK/list-big.csv")")
 
 {
-  echo "| model, images | inputs | peak RSS (MiB) | wall time (s) | images/s |"
-  echo "|---|---:|---:|---:|---:|"
+  echo "| model, images | inputs | peak RSS (MiB) | wall time (s) | images/s | CPU time (s) | CPU used (of 2 threads) |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
   for r in "${results[@]}"; do
-    read -r label n rss secs <<< "$r"
-    awk -v l="$label" -v n="$n" -v r="$rss" -v s="$secs" 'BEGIN { printf "| %s | %d | %.1f | %.1f | %.0f |\n", l, n, r / 1024, s, n / s }'
+    read -r label n rss secs cpu <<< "$r"
+    awk -v l="$label" -v n="$n" -v r="$rss" -v s="$secs" -v c="$cpu" \
+      'BEGIN { printf "| %s | %d | %.1f | %.1f | %.1f | %.1f | %.0f%% |\n", l, n, r / 1024, s, n / s, c, 100 * c / s / 2 }'
   done
   # Growth per input between the smallest and the largest tiny run.
   first=(${results[0]}); last=(${results[$((${#results[@]} - 2))]})

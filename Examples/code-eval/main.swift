@@ -134,6 +134,8 @@ struct CodeEval: ParsableCommand {
         }
         try rows?.finish()
         sidecar?.finish()
+        // A sidecar of an earlier --report run, not continued by this one.
+        if sidecar == nil, let partial { try? FileManager.default.removeItem(atPath: EmbeddingSidecar.file(ofPartial: partial)) }
         print(EvaluationOutput.table(metrics), terminator: "")
         let context = EvaluationContext(model: model ?? "(bundled)", classifier: classifier, data: data, threshold: detector.threshold, seed: seed,
                                         crops: detector.embedder.crops, fakenessThreshold: detector.fakenessThreshold)
