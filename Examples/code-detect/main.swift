@@ -204,7 +204,8 @@ struct CodeDetect: ParsableCommand {
                 let settings = output == nil ? ResumeSettings()
                     : try ResumeSettings.detector(detector, model: dir, classifier: classifier, batchSize: batchSize)
                 let (s, written, resumed) = try openSink(fmt, align: detector.embedder.imagesPerBatch(batchSize: batchSize), settings: settings)
-                try ResumeCheck.prefix(written, of: files.map(\.relativePath), file: (output ?? "") + ".partial")
+                // (Only when resuming: the inputs' path strings are a second copy of the file list.)
+                if !written.isEmpty { try ResumeCheck.prefix(written, of: files.map(\.relativePath), file: (output ?? "") + ".partial") }
                 (sink, summary, skip) = (s, resumed, written.count)
             } catch { failure = error }
         }
