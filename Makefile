@@ -15,7 +15,7 @@ VENV ?= .venv
 BENCH_DIR ?= bench-results
 SAMPLES ?= .build/samples
 
-.PHONY: deps test-deps test-browser serve-nginx-check bench-serve build test run samples bench bench-encoder bench-memory bench-detect bench-classifiers bench-images bench-augment bench-peers bench-versus bench-blas-versus bench-interleaved bench-distributed bench-plain-vs-native bench-bf16 test-mpi-hosts fixtures fuzz clean
+.PHONY: deps test-deps test-browser serve-nginx-check bench-serve build test run samples bench bench-encoder bench-memory bench-detect bench-detect-scale bench-classifiers bench-images bench-augment bench-peers bench-versus bench-blas-versus bench-interleaved bench-distributed bench-plain-vs-native bench-bf16 test-mpi-hosts fixtures fuzz clean
 
 # Installs the Debian packages that are missing (apt-get update first, only when something is missing).
 deps:
@@ -104,6 +104,15 @@ bench-detect: deps
 # code-serve under wrk at 1, 8 and 32 connections (640x480 JPEGs, bundled model), with the
 # batch-32 forward rate and a single-image code-detect in the same sitting. See docs/service.md.
 BENCH_SERVE_SECONDS ?= 15
+# code-detect's peak RSS (/usr/bin/time -v) and throughput on 1,000 and 100,000 generated 64x64
+# JPEGs (tiny test encoder), and with the bundled model on 1,000 640x480 JPEGs (docs/performance.md).
+bench-detect-scale: deps
+	@command -v /usr/bin/time >/dev/null || $(MAKE) --no-print-directory deps APT_PACKAGES=time
+	$(SWIFT) build $(RELEASE) --product code-detect
+	$(SWIFT) build $(RELEASE) --product code-fit
+	$(SWIFT) build $(RELEASE) --product code-bench-images
+	tools/bench_detect_scale.sh $(BIN) $(BENCH_DIR)
+
 bench-serve: deps test-deps
 	$(SWIFT) build $(RELEASE) --product code-serve
 	$(SWIFT) build $(RELEASE) --product code-bench

@@ -1,6 +1,6 @@
 // code-bench-images: decode + centre-crop (+ normalise) throughput for 640x480 JPEGs.
 //
-//   code-bench-images --make-inputs DIR [--count 64]     writes deterministic test JPEGs
+//   code-bench-images --make-inputs DIR [--count 64] [--size 640x480]   writes deterministic test JPEGs
 //   code-bench-images --input DIR [--threads 1,2] [--seconds 3] [--output FILE.json]
 //   code-bench-images --checksums < paths.txt            decoded-pixel checksums (vs pil_checksums.py)
 //
@@ -20,6 +20,7 @@ struct BenchImages: ParsableCommand {
     @Option(help: "Write --count 640x480 test JPEGs (quality 90, 4:2:0) into this folder and exit.")
     var makeInputs: String?
     @Option(help: "Number of test images to write.") var count = 64
+    @Option(help: "Size of the test images, WIDTHxHEIGHT.") var size = "640x480"
     @Option(help: "Folder of images to benchmark.") var input: String?
     @Option(help: "Comma-separated thread counts.") var threads = "1,2"
     @Option(help: "Minimum seconds per measurement.") var seconds = 3.0
@@ -84,9 +85,12 @@ struct BenchImages: ParsableCommand {
 
     func makeImages(_ dir: String) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let wh = size.split(separator: "x").compactMap { Int($0) }
+        guard wh.count == 2, wh[0] >= 1, wh[1] >= 1 else { throw ValidationError("--size must be WIDTHxHEIGHT (got '\(size)')") }
         var rng = Xoshiro256(seed: 2024)
+        let digits = max(3, String(count - 1).count)
         for i in 0..<count {
-            let (w, h) = (640, 480)
+            let (w, h) = (wh[0], wh[1])
             var px = [UInt8](repeating: 0, count: w * h * 3)
             let f = (0..<6).map { _ in 0.005 + 0.05 * rng.nextUnitDouble() }
             for y in 0..<h {
@@ -98,7 +102,7 @@ struct BenchImages: ParsableCommand {
                 }
             }
             let data = try ImageEncoder.jpeg(RGBImage(width: w, height: h, pixels: px), quality: 90)
-            try data.write(to: URL(fileURLWithPath: dir).appendingPathComponent(String(format: "bench_%03d.jpg", i)))
+            try data.write(to: URL(fileURLWithPath: dir).appendingPathComponent(String(format: "bench_%0\(digits)d.jpg", i)))
         }
     }
 

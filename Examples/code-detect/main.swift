@@ -62,9 +62,12 @@ struct CodeDetect: ParsableCommand {
     /// kept, and their counts. The rows kept are whole batches of `align` rows (the rows after
     /// the last whole batch are cut off and done again), so that the batches, and their scores
     /// to the last bit, are those of an uninterrupted run.
-    func openSink(_ fmt: DetectionFormat, align: Int) throws -> (RowSink, [String], DetectionSummary) {
+    /// `settings` (what the rows depend on) are recorded in FILE.partial.settings and checked on resume.
+    func openSink(_ fmt: DetectionFormat, align: Int, settings: ResumeSettings) throws -> (RowSink, [String], DetectionSummary) {
         var written: [String] = [], summary = DetectionSummary(), tail: [DetectionRow] = []
-        let sink = try RowSink(path: output, header: fmt.header, resume: resume) { line in
+        var settings = settings
+        settings.add("--format", fmt.rawValue)
+        let sink = try RowSink(path: output, header: fmt.header, resume: resume, settings: output == nil ? nil : settings) { line in
             let row = try Self.parseRow(line, fmt)
             written.append(row.path)
             tail.append(row)
@@ -72,6 +75,7 @@ struct CodeDetect: ParsableCommand {
         }
         written.removeLast(tail.count)
         try sink.keepRows(written.count)
+        for w in sink.warnings { note("code-detect: \(w)") }
         if let output, resume {
             note("code-detect: resuming \(output).partial: \(sink.resumedRows) rows kept"
                  + (sink.droppedBytes > 0 ? ", a torn last line (\(sink.droppedBytes) bytes) dropped" : "")
@@ -126,7 +130,12 @@ struct CodeDetect: ParsableCommand {
         let threshold = self.threshold ?? recorded
         let classifierProvenance = try Provenance.of(classifierAt: file, metadata: meta)
         let chunk = 4 * batchSize
-        let (sink, written, resumed) = try openSink(fmt, align: chunk)
+        var settings = ResumeSettings()
+        settings.add("--batch-size", batchSize)
+        settings.add("--classifier", classifier)
+        settings.add("--classifier (SHA-256)", try SHA256.hex(ofFile: file), key: "classifier_sha256")
+        settings.add("--threshold", threshold.map { "\($0)" } ?? "(the classifier's own)")
+        let (sink, written, resumed) = try openSink(fmt, align: chunk, settings: settings)
         var summary = resumed
         let writer = Writer(sink, fmt, classifier)
         var first: Provenance?, index = 0
@@ -184,16 +193,19 @@ struct CodeDetect: ParsableCommand {
         var inputWarnings: [String] = []
         let files = try DetectorInputs.expand(inputs, warnings: &inputWarnings)
         if comm.isRoot { for w in inputWarnings { note("code-detect: \(w)") } }
-        let detector = try Detector(model: ModelDirectory.resolve(model), classifier: classifier, threshold: threshold,
-                                    crops: cropLayout(crops))
+        let dir = try ModelDirectory.resolve(model)
+        let detector = try Detector(model: dir, classifier: classifier, threshold: threshold, crops: cropLayout(crops))
         if comm.isRoot { for w in detector.warnings { note("code-detect: \(w)") } }
         // Rank 0 alone writes (and resumes); every rank learns how many inputs are already done.
         var sink: RowSink?, summary = DetectionSummary(), skip = 0
         var failure: (any Error)?
         if comm.isRoot {
             do {
-                let (s, written, resumed) = try openSink(fmt, align: detector.embedder.imagesPerBatch(batchSize: batchSize))
-                try ResumeCheck.prefix(written, of: files.map(\.relativePath), file: (output ?? "") + ".partial")
+                let settings = output == nil ? ResumeSettings()
+                    : try ResumeSettings.detector(detector, model: dir, classifier: classifier, batchSize: batchSize)
+                let (s, written, resumed) = try openSink(fmt, align: detector.embedder.imagesPerBatch(batchSize: batchSize), settings: settings)
+                // (Only when resuming: the inputs' path strings are a second copy of the file list.)
+                if !written.isEmpty { try ResumeCheck.prefix(written, of: files.map(\.relativePath), file: (output ?? "") + ".partial") }
                 (sink, summary, skip) = (s, resumed, written.count)
             } catch { failure = error }
         }

@@ -125,7 +125,14 @@ struct CodeEmbed: ParsableCommand {
                 }
                 let extra = labelled ? 1 : 0
                 let header = format == .csv ? "path,status," + (labelled ? "label," : "") + (0..<width).map { "e\($0)" }.joined(separator: ",") + ",error\n" : nil
-                let sink = try RowSink(path: output, header: header, resume: resume) { line in
+                // What the rows depend on, recorded in FILE.partial.settings and checked by --resume.
+                var settings = ResumeSettings()
+                settings.add("--batch-size", batchSize)
+                settings.add("--model (encoder SHA-256)", sha, key: "encoder_sha256")
+                settings.add("--crops", crops.rawValue)
+                settings.add("--format", format.rawValue)
+                settings.add("--label", label ?? (data != nil ? "(each sample's, from --data)" : "(none)"))
+                let sink = try RowSink(path: output, header: header, resume: resume, settings: output == nil ? nil : settings) { line in
                     if format == .jsonl {
                         let (p, m) = try ResumeCheck.jsonPath(line)
                         written.append(p)
@@ -143,6 +150,7 @@ struct CodeEmbed: ParsableCommand {
                 written.removeLast(tail.count)
                 try sink.keepRows(written.count)
                 try ResumeCheck.prefix(written, of: names, file: (output ?? "") + ".partial")
+                for w in sink.warnings { note("code-embed: \(w)") }
                 if let output, resume {
                     note("code-embed: resuming \(output).partial: \(sink.resumedRows) rows kept"
                          + (sink.droppedBytes > 0 ? ", a torn last line (\(sink.droppedBytes) bytes) dropped" : "")

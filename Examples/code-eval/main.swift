@@ -30,6 +30,7 @@ struct CodeEval: ParsableCommand {
     @Flag(help: "Add t-SNE maps of the embeddings to the report (exact t-SNE on at most 2000 points).") var tsne = false
     @Option(help: "Write PREFIX.csv and PREFIX.json.") var output: String?
     @Option(help: "Write one CSV row per image (condition,path,label,group,status,verdict,score,error), streamed as each batch is scored, to FILE.partial, renamed to FILE at the end.") var scores: String?
+    @Flag(help: "Continue an interrupted --scores FILE run: keep the rows in FILE.partial (a torn last line is dropped), score only the rest, and report on all rows (same dataset, --transforms, --batch-size, model and classifier; checked against FILE.partial.settings).") var resume = false
     @Option(help: "center or five (default: the crops the classifier was fitted with).") var crops: String?
     @Option(help: "Crops per forward pass (with five crops, batch-size / 5 images).") var batchSize: Int = 32
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
@@ -45,35 +46,96 @@ struct CodeEval: ParsableCommand {
         case "both": conditions = ["none", "paper"]
         default: throw ValidationError("--transforms must be none, paper or both (got '\(transforms)')")
         }
+        if resume, scores == nil { throw ValidationError("--resume needs --scores FILE (it continues FILE.partial)") }
         let dir = try ModelDirectory.resolve(model)
         let detector = try Detector(model: dir, classifier: classifier, threshold: threshold, crops: cropLayout(crops))
         for w in detector.warnings { note("code-eval: \(w)") }
         let dataset = try DatasetSpec.open(data)
         guard dataset.count > 0 else { throw ValidationError("dataset '\(data)' has no samples") }
+        let total = dataset.count
         var metrics: [EvaluationMetrics] = [], runs: [EvaluationRun] = []
-        Interruption.exitOnSignal(tool: "code-eval", partial: scores.map { $0 + ".partial" })
-        let rows = try scores.map { try RowSink(path: $0, header: "condition,path,label,group,status,verdict,score,error\n") }
+        let partial = scores.map { $0 + ".partial" }
+        Interruption.exitOnSignal(tool: "code-eval", partial: partial)
+        // What the rows depend on, recorded in FILE.partial.settings and checked by --resume.
+        var settings = ResumeSettings()
+        if scores != nil {
+            settings = try ResumeSettings.detector(detector, model: dir, classifier: classifier, batchSize: batchSize)
+            settings.add("--transforms", transforms)
+            settings.add("--seed", seed)
+        }
+        // Resuming: the rows already written, read back (the metrics and the report use them).
+        var resumed: [ScoredSample] = []
+        let classifierModel = detector.classifier
+        let rows = try scores.map {
+            try RowSink(path: $0, header: EvaluationScores.header, resume: resume, settings: settings,
+                        hint: "resume with the --data and --transforms of the interrupted run") { line in
+                let (c, s) = try EvaluationScores.parse(line, fakeness: classifierModel.fakeness)
+                // Row k is condition k / total, sample k % total.
+                let k = resumed.count
+                guard k < conditions.count * total else {
+                    throw RowSinkError("more rows than \(conditions.count) condition(s) x \(total) samples")
+                }
+                let (ec, ep) = (conditions[k / total], dataset.samples[k % total].location.name)
+                guard c == ec && s.path == ep else {
+                    throw RowSinkError("row (\(c), \(s.path)) but this run's row \(k + 1) is (\(ec), \(ep)): it is not a partial run of "
+                        + "this dataset with these --transforms")
+                }
+                resumed.append(s)
+            }
+        }
+        for w in rows?.warnings ?? [] { note("code-eval: \(w)") }
+        // With --report, the rows' embeddings (for the figures) are kept next to FILE.partial.
+        let sidecar = try partial.flatMap { p in
+            try report.map { _ in try EmbeddingSidecar(partial: p, width: detector.embedder.width, resume: resume, rows: resumed.count) }
+        }
+        // Whole batches are kept (the rows after the last one are done again, as code-detect
+        // does), so every batch, and its scores to the last bit, is an uninterrupted run's.
         let perBatch = detector.embedder.imagesPerBatch(batchSize: batchSize)
-        for c in conditions {
+        let found = min(resumed.count, sidecar?.records.count ?? .max)
+        let kept = found / total * total + found % total / perBatch * perBatch
+        if let rows, let partial, resume {
+            let torn = rows.droppedBytes > 0 ? ", a torn last line (\(rows.droppedBytes) bytes) dropped" : ""
+            try rows.keepRows(kept)
+            try sidecar?.keep(kept)
+            note("code-eval: resuming \(partial): \(kept) rows kept\(torn)"
+                 + (resumed.count > kept ? ", the \(resumed.count - kept) rows of an unfinished batch redone" : ""))
+            resumed.removeSubrange(kept...)
+        }
+        for (ci, c) in conditions.enumerated() {
             let start = Date()
-            let progress = ToolProgress(tool: "code-eval [\(c)]", total: dataset.count)
+            // The samples of this condition already in FILE.partial.
+            let done = max(0, min(total, kept - ci * total))
+            let priorRange = done > 0 ? (ci * total)..<(ci * total + done) : 0..<0
+            let prior = Array(resumed[priorRange])
+            let priorEmbeddings: [[Float]?] = sidecar.map { Array($0.records[priorRange]) } ?? Array(repeating: nil, count: done)
+            let progress = ToolProgress(tool: "code-eval [\(c)]", total: total, initial: done)
             var n = 0, errors = 0, reasons = ErrorReasons()
+            for s in prior { if let e = s.error { errors += 1; reasons.add(e, path: s.path) } }
             // Embeddings are kept only for the report's figures.
-            let (scored, emb) = try Evaluation.score(dataset, detector: detector, transforms: c == "paper" ? TestTimeTransforms(seed: seed) : nil,
-                                                     batchSize: batchSize, keepEmbeddings: report != nil) { s in
+            let (scored, emb) = try Evaluation.score(dataset, from: done, detector: detector, transforms: c == "paper" ? TestTimeTransforms(seed: seed) : nil,
+                                                     batchSize: batchSize, keepEmbeddings: report != nil) { s, embedding in
                 if let e = s.error { errors += 1; reasons.add(e, path: s.path); note("code-eval: [\(c)] \(s.path): \(e)") }
-                rows?.write([c, s.path, s.label.rawValue, s.group, s.error == nil ? "ok" : "error", s.verdict?.rawValue ?? "",
-                             s.score.map { "\($0)" } ?? "", s.error ?? ""].map(CSV.field).joined(separator: ",") + "\n")
+                sidecar?.append(embedding)
+                rows?.write(EvaluationScores.line(condition: c, s))
                 n += 1
-                if n % perBatch == 0 || n == dataset.count { rows?.flush(); progress.advance(by: n % perBatch == 0 ? perBatch : n % perBatch, errors: errors) }
+                // The end of a batch: its embeddings, then its rows, go to the files.
+                if n % perBatch == 0 || n == total - done {
+                    sidecar?.flush()
+                    rows?.flush()
+                    progress.advance(by: n % perBatch == 0 ? perBatch : n % perBatch, errors: errors)
+                }
             }
             progress.done(errors: errors)
             if errors > 0 { note("code-eval: [\(c)] \(errors) errors: \(reasons)") }
-            note(String(format: "code-eval: [%@] %d images in %.1f s", c, scored.count, Date().timeIntervalSince(start)))
-            metrics.append(EvaluationMetrics(condition: c, samples: scored))
-            runs.append(EvaluationRun(condition: c, samples: scored, embeddings: emb))
+            note(String(format: "code-eval: [%@] %d images in %.1f s", c, scored.count, Date().timeIntervalSince(start))
+                 + (done > 0 ? " (and \(done) rows from \(partial ?? ""))" : ""))
+            metrics.append(EvaluationMetrics(condition: c, samples: prior + scored))
+            runs.append(EvaluationRun(condition: c, samples: prior + scored, embeddings: priorEmbeddings + emb))
         }
         try rows?.finish()
+        sidecar?.finish()
+        // A sidecar of an earlier --report run, not continued by this one.
+        if sidecar == nil, let partial { try? FileManager.default.removeItem(atPath: EmbeddingSidecar.file(ofPartial: partial)) }
         print(EvaluationOutput.table(metrics), terminator: "")
         let context = EvaluationContext(model: model ?? "(bundled)", classifier: classifier, data: data, threshold: detector.threshold, seed: seed,
                                         crops: detector.embedder.crops, fakenessThreshold: detector.fakenessThreshold)

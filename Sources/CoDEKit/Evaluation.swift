@@ -82,14 +82,20 @@ public enum Evaluation {
     /// Embeds and classifies every sample of `dataset`; `transforms` (if given) is applied to
     /// image `i` before the centre crop. Returns the scored samples and their embeddings (nil
     /// for error samples, and all nil unless `keepEmbeddings`), in dataset order. Each encoder
-    /// batch is classified as soon as it is embedded, and `body` sees its samples, in order.
-    public static func score(_ dataset: ImageDataset, detector: Detector, transforms: TestTimeTransforms? = nil,
+    /// batch is classified as soon as it is embedded, and `body` sees its samples, in order, with
+    /// their embeddings (nil for error samples).
+    ///
+    /// `start` skips the first samples (a resumed run): the batches begin at sample `start`, and
+    /// sample `i`'s transform is still seeded by `i`, so the rows from `start` on are those of a
+    /// whole run when `start` is a multiple of ``Embedder/imagesPerBatch(batchSize:)``.
+    public static func score(_ dataset: ImageDataset, from start: Int = 0, detector: Detector, transforms: TestTimeTransforms? = nil,
                              batchSize: Int = 32, reader: SampleReader = SampleReader(), keepEmbeddings: Bool = true,
-                             _ body: (ScoredSample) throws -> Void = { _ in }) throws -> (samples: [ScoredSample], embeddings: [[Float]?]) {
+                             _ body: (ScoredSample, [Float]?) throws -> Void = { _, _ in }) throws -> (samples: [ScoredSample], embeddings: [[Float]?]) {
+        precondition(start >= 0 && start <= dataset.samples.count, "start \(start) outside the dataset")
         let t = transforms
         let perBatch = detector.embedder.imagesPerBatch(batchSize: batchSize)
         var scored: [ScoredSample] = [], embeddings: [[Float]?] = []
-        scored.reserveCapacity(dataset.samples.count)
+        scored.reserveCapacity(dataset.samples.count - start)
         var batch: [SampleEmbedding] = []
         func flush() throws {
             guard !batch.isEmpty else { return }
@@ -108,12 +114,12 @@ public enum Evaluation {
                 }
                 scored.append(s)
                 embeddings.append(keepEmbeddings ? it.embedding : nil)
-                try body(s)
+                try body(s, it.embedding)
             }
             batch.removeAll(keepingCapacity: true)
         }
-        try detector.embedder.embed(samples: dataset.samples, reader: reader, batchSize: batchSize,
-                                    transform: t.map { tt in { i, img in try tt.apply(img, index: i) } }) { it in
+        try detector.embedder.embed(samples: Array(dataset.samples[start...]), reader: reader, batchSize: batchSize,
+                                    transform: t.map { tt in { i, img in try tt.apply(img, index: start + i) } }) { it in
             batch.append(it)
             if batch.count == perBatch { try flush() }
         }

@@ -23,6 +23,10 @@ public struct RowSinkError: Error, CustomStringConvertible, Equatable {
 /// With `resume`, an existing `FILE.partial` is continued: a torn last line (no final newline,
 /// from a run killed mid-write) is cut off, `scan` sees every complete row line (after the
 /// header, which must be `header`), and new rows are appended.
+///
+/// With `settings`, a fresh `FILE.partial` gets a `FILE.partial.settings` (``ResumeSettings``),
+/// a resumed one is checked against it first (a mismatch throws, naming the setting), and
+/// ``finish()`` removes it.
 public final class RowSink {
     public let path: String?
     let handle: FileHandle
@@ -34,10 +38,15 @@ public final class RowSink {
     /// The byte offset where each resumed row line ends (after its newline), and where the header ends.
     var rowEnds: [UInt64] = []
     var headerEnd: UInt64 = 0
+    /// What the settings check could not check when resuming (no settings file, a setting it does
+    /// not record), for the tool to print.
+    public private(set) var warnings: [String] = []
 
     /// Opens the sink. `header` (a line with its newline, e.g. a CSV header) is written first on
     /// a fresh output and must open a resumed one.
-    public init(path: String?, header: String? = nil, resume: Bool = false, scan: (String) throws -> Void = { _ in }) throws {
+    /// `hint` ends the error for a row `scan` refuses (what to resume with).
+    public init(path: String?, header: String? = nil, resume: Bool = false, settings: ResumeSettings? = nil,
+                hint: String = "resume with the --format of the interrupted run", scan: (String) throws -> Void = { _ in }) throws {
         self.path = path
         guard let path else {
             if resume { throw RowSinkError("--resume needs --output FILE (rows on standard output cannot be continued)") }
@@ -48,6 +57,8 @@ public final class RowSink {
         let partial = path + ".partial"
         let fm = FileManager.default
         if resume, fm.fileExists(atPath: partial) {
+            // An old partial without a settings file keeps none: what it was written with is unknown.
+            if let settings { warnings = try settings.check(againstPartial: partial) }
             let data: Data
             do { data = try Data(contentsOf: URL(fileURLWithPath: partial)) } catch {
                 throw RowSinkError("cannot read \(partial): \(error.localizedDescription)")
@@ -68,8 +79,7 @@ public final class RowSink {
                     headerEnd = UInt64(nl + 1 - data.startIndex)
                 } else {
                     do { try scan(line) } catch {
-                        throw RowSinkError("\(partial):\(resumedRows + (header == nil ? 1 : 2)): not a row of this output (\(error)); "
-                            + "resume with the --format of the interrupted run")
+                        throw RowSinkError("\(partial):\(resumedRows + (header == nil ? 1 : 2)): not a row of this output (\(error)); \(hint)")
                     }
                     resumedRows += 1
                     rowEnds.append(UInt64(nl + 1 - data.startIndex))
@@ -86,6 +96,9 @@ public final class RowSink {
             if keep == 0, let header { buffer.append(Data(header.utf8)) }
             return
         }
+        // The settings first: a partial never exists without them (a crash in between leaves
+        // only a settings file, which the next run overwrites).
+        try settings?.write(forPartial: partial)
         guard fm.createFile(atPath: partial, contents: nil), let h = FileHandle(forWritingAtPath: partial) else {
             throw RowSinkError("cannot write \(partial)")
         }
@@ -131,6 +144,7 @@ public final class RowSink {
         if rename(path + ".partial", path) != 0 {
             throw RowSinkError("cannot rename \(path).partial to \(path): \(String(cString: strerror(errno)))")
         }
+        ResumeSettings.remove(forPartial: path + ".partial")
     }
 }
 

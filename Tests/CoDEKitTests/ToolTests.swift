@@ -328,6 +328,9 @@ struct StreamingToolTests {
             let r = try Tool.run(name, base + ["--output", "resumed.out", "--resume"] + inputs, cwd: ws)
             #expect(r.status == 1, "\(r.stderr)")
             #expect(r.stderr.contains("resuming resumed.out.partial"), "\(r.stderr)")
+            // A partial without a settings file (an earlier version's) resumes with a warning.
+            #expect(r.stderr.contains("warning: resumed.out.partial has no resumed.out.partial.settings"), "\(r.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: partial.path + ".settings"), "removed at completion")
             if torn > 0 { #expect(r.stderr.contains("a torn last line (\(torn) bytes) dropped"), "\(r.stderr)") }
             #expect(try Data(contentsOf: ws.appendingPathComponent("resumed.out")) == bytes, "\(tool) \(format) resumed after \(keep) lines")
             #expect(!FileManager.default.fileExists(atPath: partial.path))
@@ -382,30 +385,147 @@ struct StreamingToolTests {
             inputs = (0..<n).map { images[$0 % 2] }
         }
         args += ["--output", "out.csv"]
+        let partial = ws.appendingPathComponent("out.csv.partial")
+        try Self.interrupted(tool, args + inputs, cwd: ws, partial: partial)
+        let kept = try String(contentsOf: partial, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(kept.count >= 6 && kept.count < n + 1, "\(kept.count) lines")
+        #expect(Array(kept.dropLast()) == Array(expected.prefix(kept.count - 1)), "every finished row is the uninterrupted run's")
+        // The settings the rows depend on are next to the partial; another batch size is refused.
+        let settings = try String(contentsOf: URL(fileURLWithPath: partial.path + ".settings"), encoding: .utf8)
+        let sha = try EncoderIdentity.sha256(modelAt: model)
+        #expect(settings.contains("\"batch-size\": \"1\"") && settings.contains("\"encoder_sha256\": \"\(sha)\""), "\(settings)")
+        let other = try Tool.run(tool, Self.setting(args, "--batch-size", "2") + ["--resume"] + inputs, cwd: ws)
+        #expect(other.status == 2, "\(other.stderr)")
+        #expect(other.stderr.contains("out.csv.partial was written with --batch-size 1, this run has --batch-size 2; rerun with --batch-size 1 or remove out.csv.partial"),
+                "\(other.stderr)")
+        let r = try Tool.run(tool, args + ["--resume"] + inputs, cwd: ws)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try String(contentsOf: ws.appendingPathComponent("out.csv"), encoding: .utf8) == expected.joined(separator: "\n") + "\n")
+        #expect(!FileManager.default.fileExists(atPath: partial.path + ".settings"), "the settings file is removed at completion")
+    }
+
+    /// `args` with the value after `flag` replaced.
+    static func setting(_ args: [String], _ flag: String, _ value: String) -> [String] {
+        var a = args
+        a[a.firstIndex(of: flag)! + 1] = value
+        return a
+    }
+
+    /// Runs `tool args` and sends it SIGINT once `partial` holds `lines` lines; expects exit 130.
+    static func interrupted(_ tool: String, _ args: [String], cwd: URL, partial: URL, lines: Int = 6,
+                            sourceLocation: SourceLocation = #_sourceLocation) throws {
         let p = Process()
         p.executableURL = Tool.binDir!.appendingPathComponent(tool)
-        p.arguments = args + inputs
-        p.currentDirectoryURL = ws
+        p.arguments = args
+        p.currentDirectoryURL = cwd
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         p.standardInput = FileHandle.nullDevice
         try p.run()
-        let partial = ws.appendingPathComponent("out.csv.partial")
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline, p.isRunning {
-            if let d = try? Data(contentsOf: partial), d.filter({ $0 == 0x0A }).count >= 6 { break }
+            if let d = try? Data(contentsOf: partial), d.filter({ $0 == 0x0A }).count >= lines { break }
             usleep(2000)
         }
-        #expect(p.isRunning, "the run ended before it could be interrupted")
+        #expect(p.isRunning, "the run ended before it could be interrupted", sourceLocation: sourceLocation)
         p.interrupt()
         p.waitUntilExit()
-        #expect(p.terminationReason == .exit && p.terminationStatus == 130)
-        let kept = try String(contentsOf: partial, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(p.terminationReason == .exit && p.terminationStatus == 130, sourceLocation: sourceLocation)
+    }
+
+    /// A folder dataset of the readable image fixtures (real/, fake/g1/, fake/g2/ in turn) and one
+    /// empty file among the reals (an error row).
+    static func evalDataset(in ws: URL) throws -> URL {
+        let fm = FileManager.default, data = ws.appendingPathComponent("data")
+        let groups = ["real", "fake/g1", "fake/g2"]
+        for g in groups { try fm.createDirectory(at: data.appendingPathComponent(g), withIntermediateDirectories: true) }
+        let images = try fm.contentsOfDirectory(atPath: Fixtures.url("images").path)
+            .filter { ["jpg", "png", "bmp", "gif", "tif", "webp"].contains(($0 as NSString).pathExtension) }.sorted()
+        for (k, f) in images.enumerated() {
+            try fm.copyItem(at: Fixtures.url("images/\(f)"), to: data.appendingPathComponent("\(groups[k % 3])/\(f)"))
+        }
+        try fm.copyItem(at: Fixtures.url("images/bad/empty.jpg"), to: data.appendingPathComponent("real/zz_empty.jpg"))
+        return data
+    }
+
+    @Test("code-eval: an interrupted --scores run (a prefix of FILE.partial with a torn last line) resumed with --resume gives the same rows, byte for byte, and the same table, CSV and JSON metrics")
+    func evalResumeEqualsUninterrupted() throws {
+        let model = try TinyDetector.model.get()
+        let ws = try Tool.tempDir()
+        let data = try Self.evalDataset(in: ws)
+        let base = ["--model", model.path, "--data", data.path, "--transforms", "both", "--batch-size", "3", "--threads", "1"]
+        let full = try Tool.run("code-eval", base + ["--scores", "rows-full.csv", "--output", "full"], cwd: ws)
+        #expect(full.status == 1, "the empty image is an error row: \(full.stderr)")
+        let bytes = try Data(contentsOf: ws.appendingPathComponent("rows-full.csv"))
+        let lines = bytes.split(separator: 0x0A)
+        let n = try FileManager.default.subpathsOfDirectory(atPath: data.path).filter { $0.contains(".") }.count
+        #expect(n > 40 && lines.count == 1 + 2 * n, "\(n) images, \(lines.count) lines")
+        // A torn header, a cut inside the first batch, mid-way through each condition, at the
+        // boundary of the two conditions, and a complete partial.
+        for (keep, torn) in [(0, 5), (2, 3), (11, 9), (n + 1, 0), (n + 6, 4), (lines.count - 1, 2), (lines.count, 0)] {
+            let partial = ws.appendingPathComponent("rows.csv.partial")
+            try truncated(bytes, lines: keep, tornBytes: torn, to: partial)
+            let r = try Tool.run("code-eval", base + ["--scores", "rows.csv", "--output", "resumed", "--resume"], cwd: ws)
+            #expect(r.status == 1, "\(r.stderr)")
+            #expect(r.stderr.contains("resuming rows.csv.partial"), "\(r.stderr)")
+            #expect(try Data(contentsOf: ws.appendingPathComponent("rows.csv")) == bytes, "resumed after \(keep) lines")
+            #expect(r.stdout == full.stdout, "the printed table, resumed after \(keep) lines")
+            for ext in ["json", "csv"] {
+                #expect(try Data(contentsOf: ws.appendingPathComponent("resumed.\(ext)")) == Data(contentsOf: ws.appendingPathComponent("full.\(ext)")),
+                        "the metrics' \(ext), resumed after \(keep) lines")
+            }
+            for leftover in ["", ".settings", ".embeddings"] {
+                #expect(!FileManager.default.fileExists(atPath: partial.path + leftover), "rows.csv.partial\(leftover) after completion")
+            }
+        }
+        // Another condition list is another run's rows.
+        try truncated(bytes, lines: 11, tornBytes: 0, to: ws.appendingPathComponent("rows.csv.partial"))
+        let paper = try Tool.run("code-eval", Self.setting(base, "--transforms", "paper") + ["--scores", "rows.csv", "--resume"], cwd: ws)
+        #expect(paper.status == 2 && paper.stderr.contains("row (none, ") && paper.stderr.contains("this run's row 1 is (paper, "), "\(paper.stderr)")
+    }
+
+    @Test("code-eval: Ctrl-C keeps every finished row and the rows' embeddings; --resume completes the rows, metrics and the HTML report of the uninterrupted run, and refuses another --batch-size")
+    func evalInterrupt() throws {
+        let model = try TinyDetector.model.get()
+        let ws = try Tool.tempDir()
+        let images = [Fixtures.url("images/png_rgb_227x229.png").path, Fixtures.url("images/jpeg_420_odd_45x31.jpg").path,
+                      Fixtures.url("images/png_l_57x43.png").path]
+        let n = 900
+        // Real, fake of generator g1, fake of g2, in turn.
+        let kinds = ["real,", "fake,g1", "fake,g2"]
+        let manifest: [String] = (0..<n).map { (k: Int) -> String in images[k % 3] + "," + kinds[k % 3] + "\n" }
+        try ("path,label,generator\n" + manifest.joined()).write(to: ws.appendingPathComponent("list.csv"), atomically: true, encoding: .utf8)
+        let base = ["--model", model.path, "--data", "list.csv", "--batch-size", "2", "--threads", "1"]
+        let ref = try Tool.run("code-eval", base + ["--scores", "ref-rows.csv", "--output", "ref", "--report", "ref-report"], cwd: ws)
+        #expect(ref.status == 0, "\(ref.stderr)")
+        let partial = ws.appendingPathComponent("rows.csv.partial")
+        try Self.interrupted("code-eval", base + ["--scores", "rows.csv", "--report", "report"], cwd: ws, partial: partial)
+        let kept = try String(contentsOf: partial, encoding: .utf8).split(separator: "\n")
+        let refLines = try String(contentsOf: ws.appendingPathComponent("ref-rows.csv"), encoding: .utf8).split(separator: "\n")
         #expect(kept.count >= 6 && kept.count < n + 1, "\(kept.count) lines")
-        #expect(Array(kept.dropLast()) == Array(expected.prefix(kept.count - 1)), "every finished row is the uninterrupted run's")
-        let r = try Tool.run(tool, args + ["--resume"] + inputs, cwd: ws)
+        #expect(Array(kept.dropLast()) == Array(refLines.prefix(kept.count - 1)), "every finished row is the uninterrupted run's")
+        #expect(FileManager.default.fileExists(atPath: partial.path + ".embeddings"))
+        let other = try Tool.run("code-eval", Self.setting(base, "--batch-size", "4") + ["--scores", "rows.csv", "--report", "report", "--resume"], cwd: ws)
+        #expect(other.status == 2, "\(other.stderr)")
+        #expect(other.stderr.contains("rows.csv.partial was written with --batch-size 2, this run has --batch-size 4; rerun with --batch-size 2 or remove rows.csv.partial"),
+                "\(other.stderr)")
+        let r = try Tool.run("code-eval", base + ["--scores", "rows.csv", "--output", "res", "--report", "report", "--resume"], cwd: ws)
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(try String(contentsOf: ws.appendingPathComponent("out.csv"), encoding: .utf8) == expected.joined(separator: "\n") + "\n")
+        #expect(r.stderr.contains("resuming rows.csv.partial"), "\(r.stderr)")
+        #expect(try Data(contentsOf: ws.appendingPathComponent("rows.csv")) == Data(contentsOf: ws.appendingPathComponent("ref-rows.csv")))
+        for ext in ["json", "csv"] {
+            #expect(try Data(contentsOf: ws.appendingPathComponent("res.\(ext)")) == Data(contentsOf: ws.appendingPathComponent("ref.\(ext)")), "res.\(ext)")
+        }
+        #expect(r.stdout == ref.stdout)
+        let files = try FileManager.default.contentsOfDirectory(atPath: ws.appendingPathComponent("ref-report").path).sorted()
+        #expect(files.contains("index.html") && files.contains("pca-none.svg"), "\(files)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: ws.appendingPathComponent("report").path).sorted() == files)
+        for f in files {
+            #expect(try Data(contentsOf: ws.appendingPathComponent("report/\(f)")) == Data(contentsOf: ws.appendingPathComponent("ref-report/\(f)")), "report/\(f)")
+        }
+        for leftover in ["", ".settings", ".embeddings"] {
+            #expect(!FileManager.default.fileExists(atPath: partial.path + leftover), "rows.csv.partial\(leftover) after completion")
+        }
     }
 }
 
