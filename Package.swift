@@ -60,7 +60,7 @@ let package = Package(
         // MARK: Library modules
         .target(name: "CoDECore", dependencies: ["COpenBLAS", "CKernels", logging]),
         .target(name: "CoDEImage", dependencies: ["CoDECore", "CCodecs", logging]),
-        .target(name: "CoDEModel", dependencies: ["CoDECore"]),
+        .target(name: "CoDEModel", dependencies: ["CoDECore", "CoDEOneDNN"]),
         .target(name: "CoDEAugment", dependencies: ["CoDECore", "CoDEImage"]),
         .target(name: "CoDEContrastive", dependencies: ["CoDECore"]),
         .target(name: "CoDEClassifiers", dependencies: ["CoDECore"]),
@@ -112,7 +112,7 @@ let package = Package(
         .testTarget(name: "CoDEAugmentTests", dependencies: ["CoDEAugment", "_CoDETestSupport"]),
         .testTarget(name: "CoDEContrastiveTests", dependencies: ["CoDEContrastive", "_CoDETestSupport"]),
         .testTarget(name: "CoDEClassifiersTests", dependencies: ["CoDEClassifiers", "_CoDETestSupport"]),
-        .testTarget(name: "CoDEOneDNNTests", dependencies: ["CoDEOneDNN"]),
+        .testTarget(name: "CoDEOneDNNTests", dependencies: ["CoDEOneDNN", "CoDECore", "_CoDETestSupport"]),
         .testTarget(name: "CoDEKitTests", dependencies: ["CoDEKit", "_CoDETestSupport"]),
         .testTarget(
             name: "CoDEServeTests",
