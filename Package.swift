@@ -100,7 +100,7 @@ let package = Package(
             name: "code-bench-images", dependencies: ["CoDEImage", argumentParser],
             path: "Benchmarks/images", exclude: ["pillow_peer.py", "pil_checksums.py", "RESULTS.md", "results"]
         ),
-        .target(name: "CoDEOneDNN", dependencies: ["COneDNN"]),
+        .target(name: "CoDEOneDNN", dependencies: ["COneDNN", "CoDECore"]),
         .executableTarget(name: "code-bench-bf16", dependencies: ["CoDECore", "CoDEOneDNN"], path: "Benchmarks/bf16"),
         .executableTarget(name: "code-bench-augment", dependencies: ["CoDEAugment"], path: "Benchmarks/augment"),
         .executableTarget(name: "code-bench-distributed", dependencies: ["CoDEKit", "CoDEMPI", argumentParser], path: "Benchmarks/distributed"),

@@ -115,6 +115,12 @@ extension ViT {
         }
     }
 
+    /// oneDNN's instruction set here and whose threads run the reduced-precision layers (for
+    /// benchmarks and logs), e.g. "oneDNN avx512_core_bf16, matmuls on codekit threads".
+    public static var reducedPrecisionRuntime: String {
+        "oneDNN \(OneDNNContext.effectiveISA), matmuls on \(OneDNNContext.threading.rawValue) threads"
+    }
+
     /// The precision of the linear layers now (see ``setPrecision(_:isNative:)``).
     public var precision: InferencePrecision {
         guard let r = reduced else { return .fp32 }

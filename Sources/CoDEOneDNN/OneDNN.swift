@@ -1,6 +1,7 @@
-// The one file that calls oneDNN (COneDNN, Debian libdnnl-dev 2.6): a bf16 matmul with fp32
-// accumulation and fp32 output, its weights converted and reordered once. Used by
-// code-bench-bf16 (issue 24 item 2, the benchmark only; no inference path uses it yet).
+// The one file that calls oneDNN (COneDNN, Debian libdnnl-dev 2.6): BF16Matmul, a bf16 matmul
+// with fp32 accumulation used by code-bench-bf16; and (MARK: - Inference) InferenceLinear, the
+// bf16 and int8 linear layers of reduced-precision inference (ViT.setPrecision, docs/precision.md).
+import CoDECore
 import COneDNN
 import Foundation
 
@@ -116,8 +117,55 @@ public final class OneDNNContext: @unchecked Sendable {
 
     deinit {
         scratch?.deallocate()
+        for s in extraStreams { dnnl_stream_destroy(s) }
         dnnl_stream_destroy(stream)
         dnnl_engine_destroy(engine)
+    }
+
+    private var extraStreams: [dnnl_stream_t?] = []
+
+    /// `n` streams (the first is ``stream``), one per block of a split call.
+    func streams(_ n: Int) throws -> [dnnl_stream_t?] {
+        while extraStreams.count + 1 < n {
+            var s: dnnl_stream_t?
+            try check(dnnl_stream_create(&s, engine, dnnl_stream_default_flags.rawValue), "dnnl_stream_create")
+            extraStreams.append(s)
+        }
+        return Array(([stream] + extraStreams).prefix(n))
+    }
+
+    /// Whose threads run the inference matmuls.
+    public enum MatmulThreads: String, Sendable {
+        /// CoDEKit's: each call's rows split into ``CoDECore/Threading/count`` blocks, each a
+        /// single-threaded oneDNN call. No OpenMP thread is left spinning after a call (libgomp
+        /// spins its idle threads for a while, which slows the OpenBLAS and Swift work that
+        /// follows on a machine with few cores; OMP_WAIT_POLICY is read only at start-up).
+        case codekit
+        /// oneDNN's OpenMP threads (OMP_NUM_THREADS), one call per layer.
+        case openmp
+    }
+
+    /// The threading of ``InferenceLinear/run(_:rows:_:)``: `.codekit` unless the environment
+    /// variable CODEKIT_ONEDNN_THREADS=openmp says otherwise, or libgomp's
+    /// omp_set_num_threads cannot be found (oneDNN built for another runtime).
+    nonisolated(unsafe) public static var threading: MatmulThreads = {
+        if ProcessInfo.processInfo.environment["CODEKIT_ONEDNN_THREADS"] == "openmp" || ompSetNumThreads == nil { return .openmp }
+        return .codekit
+    }()
+
+    private typealias SetThreads = @convention(c) (Int32) -> Void
+    private typealias GetThreads = @convention(c) () -> Int32
+    private static let ompSetNumThreads: SetThreads? = dlsym(nil, "omp_set_num_threads").map { unsafeBitCast($0, to: SetThreads.self) }
+    private static let ompGetMaxThreads: GetThreads? = dlsym(nil, "omp_get_max_threads").map { unsafeBitCast($0, to: GetThreads.self) }
+
+    /// Runs `body` with this thread's OpenMP thread count at 1 (restored after) when `limit`:
+    /// oneDNN then plans and runs its primitives single-threaded on the calling thread.
+    static func withOneOpenMPThread<T>(_ limit: Bool, _ body: () throws -> T) rethrows -> T {
+        guard limit, let set = ompSetNumThreads, let get = ompGetMaxThreads else { return try body() }
+        let saved = get()
+        set(1)
+        defer { set(saved) }
+        return try body()
     }
 
     /// A buffer of at least `bytes` bytes (64-byte aligned), reused across calls.
@@ -223,7 +271,7 @@ public final class InferenceLinear: @unchecked Sendable {
             weightScales = s
             weightSums = (0..<outF).map { j in Float((0..<inF).reduce(0) { $0 + Int(q[j * inF + $1]) }) }
         }
-        let first = try primitive(rows: probeRows)
+        let first = try OneDNNContext.withOneOpenMPThread(OneDNNContext.threading == .codekit) { try primitive(rows: probeRows) }
         var info: UnsafePointer<CChar>?
         var pd: const_dnnl_primitive_desc_t?
         if dnnl_primitive_get_primitive_desc(first.matmul, &pd) == dnnl_success,
@@ -357,10 +405,55 @@ public final class InferenceLinear: @unchecked Sendable {
 
     /// `y = postOp(x W^T + b)`, or `y += x W^T + b` for ``PostOp/residual``; `x` `[rows, inF]`,
     /// `y` `[rows, outF]`, both fp32 and dense.
+    ///
+    /// With ``OneDNNContext/threading`` `.codekit` (the default) the rows are split into one
+    /// block per ``Threading/count`` thread, each a single-threaded oneDNN call on CoDEKit's own
+    /// threads; with `.openmp` one call runs on oneDNN's OpenMP threads (see docs/precision.md).
     public func run(_ x: UnsafePointer<Float>, rows: Int, _ y: UnsafeMutablePointer<Float>) throws {
         if rows == 0 { return }
-        var p = try primitive(rows: rows)
-        let low = context.scratch(rows * inF * (operands == .bf16 ? 2 : 1))
+        let own = OneDNNContext.threading == .codekit
+        let parts = own ? max(1, min(Threading.count, rows / 64)) : 1
+        let bounds = (0...parts).map { rows * $0 / parts }
+        // Primitives are created here, on the calling thread (the cache is not thread-safe), and
+        // with OpenMP held to one thread when CoDEKit's threads run them.
+        var prims: [Int: Primitive] = [:]
+        try OneDNNContext.withOneOpenMPThread(own) {
+            for i in 0..<parts where prims[bounds[i + 1] - bounds[i]] == nil {
+                prims[bounds[i + 1] - bounds[i]] = try primitive(rows: bounds[i + 1] - bounds[i])
+            }
+        }
+        let size = operands == .bf16 ? 2 : 1
+        let low = context.scratch(rows * inF * size)
+        let streams = try context.streams(parts)
+        // int8: one input scale for the whole tensor, so every block quantises alike.
+        var inputScale: Float = 1, shifted: [Float] = []
+        if operands == .int8 {
+            let sx = Self.absMax(x, count: rows * inF) / 127
+            inputScale = sx > 0 ? sx : 1
+            shifted = (0..<outF).map { j in bias[j] / (weightScales[j] * inputScale) - 128 * weightSums[j] }
+        }
+        let failure = NSLock()
+        nonisolated(unsafe) var firstError: (any Error)?
+        let biasValues = operands == .int8 ? shifted : bias
+        biasValues.withUnsafeBufferPointer { b in
+            let biasPointer = UnsafeMutableRawPointer(mutating: b.baseAddress!)
+            Threading.parallelFor(parts) { i in
+                let r0 = bounds[i], n = bounds[i + 1] - bounds[i]
+                do {
+                    try OneDNNContext.withOneOpenMPThread(own && parts > 1) {
+                        try execute(prims[n]!, x + r0 * inF, low + r0 * inF * size, y + r0 * outF, bias: biasPointer,
+                                    inputScale: inputScale, stream: streams[i])
+                    }
+                } catch { failure.withLock { if firstError == nil { firstError = error } } }
+            }
+        }
+        if let firstError { throw firstError }
+    }
+
+    /// One block's conversion and matmul on `stream`.
+    private func execute(_ p: Primitive, _ x: UnsafePointer<Float>, _ low: UnsafeMutableRawPointer, _ y: UnsafeMutablePointer<Float>,
+                         bias: UnsafeMutableRawPointer, inputScale: Float, stream: dnnl_stream_t?) throws {
+        var p = p
         var src: dnnl_memory_t?, lowMem: dnnl_memory_t?, dst: dnnl_memory_t?, biasMem: dnnl_memory_t?
         try check(dnnl_memory_create(&src, &p.srcMD, context.engine, UnsafeMutableRawPointer(mutating: x)), "memory src")
         defer { dnnl_memory_destroy(src) }
@@ -371,11 +464,8 @@ public final class InferenceLinear: @unchecked Sendable {
         var bd: [dnnl_dim_t] = [1, dnnl_dim_t(outF)]
         var biasMD = dnnl_memory_desc_t()
         try check(dnnl_memory_desc_init_by_tag(&biasMD, 2, &bd, dnnl_f32, dnnl_ab), "memory_desc bias")
-        try bias.withUnsafeBufferPointer { b in
-            try check(dnnl_memory_create(&biasMem, &biasMD, context.engine, UnsafeMutableRawPointer(mutating: b.baseAddress!)), "memory bias")
-        }
+        try check(dnnl_memory_create(&biasMem, &biasMD, context.engine, bias), "memory bias")
         defer { dnnl_memory_destroy(biasMem) }
-
         var convertArgs = [dnnl_exec_arg_t(arg: codekit_dnnl_arg_from, memory: src), dnnl_exec_arg_t(arg: codekit_dnnl_arg_to, memory: lowMem)]
         var args = [dnnl_exec_arg_t(arg: codekit_dnnl_arg_src, memory: lowMem),
                     dnnl_exec_arg_t(arg: codekit_dnnl_arg_weights, memory: p.weights),
@@ -383,15 +473,11 @@ public final class InferenceLinear: @unchecked Sendable {
                     dnnl_exec_arg_t(arg: codekit_dnnl_arg_dst, memory: dst)]
         switch operands {
         case .bf16:
-            try check(dnnl_primitive_execute(p.convert, context.stream, 2, &convertArgs), "convert src execute")
-            try check(dnnl_primitive_execute(p.matmul, context.stream, 4, &args), "matmul execute")
-            try check(dnnl_stream_wait(context.stream), "stream wait")
+            try check(dnnl_primitive_execute(p.convert, stream, 2, &convertArgs), "convert src execute")
+            try check(dnnl_primitive_execute(p.matmul, stream, 4, &args), "matmul execute")
+            try check(dnnl_stream_wait(stream), "stream wait")
         case .int8:
-            let sx = Self.absMax(x, count: rows * inF) / 127
-            let inputScale = sx > 0 ? sx : 1
             var inverse = [1 / inputScale], scale = [inputScale]
-            var shifted = [Float](repeating: 0, count: outF)
-            for j in 0..<outF { shifted[j] = bias[j] / (weightScales[j] * inputScale) - 128 * weightSums[j] }
             var one: [dnnl_dim_t] = [1], scalar: [dnnl_dim_t] = [1, 1]
             var oneMD = dnnl_memory_desc_t(), scalarMD = dnnl_memory_desc_t()
             try check(dnnl_memory_desc_init_by_tag(&oneMD, 1, &one, dnnl_f32, dnnl_a), "memory_desc scale")
@@ -405,20 +491,13 @@ public final class InferenceLinear: @unchecked Sendable {
                 try check(dnnl_memory_create(&sxMem, &scalarMD, context.engine, b.baseAddress!), "memory input scale")
             }
             defer { dnnl_memory_destroy(sxMem) }
-            var shiftedBias: dnnl_memory_t?
-            try shifted.withUnsafeMutableBufferPointer { b in
-                try check(dnnl_memory_create(&shiftedBias, &biasMD, context.engine, b.baseAddress!), "memory bias")
-            }
-            defer { dnnl_memory_destroy(shiftedBias) }
-            args[2] = dnnl_exec_arg_t(arg: DNNL_ARG_BIAS, memory: shiftedBias)
             convertArgs.append(dnnl_exec_arg_t(arg: DNNL_ARG_ATTR_OUTPUT_SCALES, memory: inv))
             args.append(dnnl_exec_arg_t(arg: codekit_dnnl_arg_post_op_src1(0), memory: sxMem))
-            try check(dnnl_primitive_execute(p.convert, context.stream, 3, &convertArgs), "quantize src execute")
-            try check(dnnl_primitive_execute(p.matmul, context.stream, 5, &args), "matmul execute")
-            try check(dnnl_stream_wait(context.stream), "stream wait")
-            withExtendedLifetime((inverse, scale, shifted)) {}
+            try check(dnnl_primitive_execute(p.convert, stream, 3, &convertArgs), "quantize src execute")
+            try check(dnnl_primitive_execute(p.matmul, stream, 5, &args), "matmul execute")
+            try check(dnnl_stream_wait(stream), "stream wait")
+            withExtendedLifetime((inverse, scale)) {}
         }
-        withExtendedLifetime(bias) {}
     }
 
     /// `max |x[i]|` over `count` floats (16 lanes at a time).
