@@ -318,6 +318,18 @@ struct CodeBench: ParsableCommand {
                                    "embedding_relative_error": Double(maxDiff / maxRef)]
             }
             print(line)
+            // Where the time goes: one profiled forward per precision.
+            var parts: [String] = []
+            for (i, m) in models.enumerated() {
+                let profile = LayerProfile()
+                m.profile = profile
+                m.embed(input.pointer, batch: B, into: outs[i].pointer)
+                m.profile = nil
+                parts.append(kinds[i].rawValue + " " + LayerProfile.Kind.allCases.compactMap { k in
+                    profile.seconds[k].map { String(format: "%@ %.1f", k.rawValue as NSString, 1000 * $0) }
+                }.joined(separator: ", "))
+            }
+            print("  ms per layer kind: " + parts.joined(separator: "; "))
             results.append(row)
         }
         let json: [String: Any] = ["threads": threads, "repeats": repeats, "precisions": choices, "forward": results,
