@@ -117,6 +117,7 @@ public final class OneDNNContext: @unchecked Sendable {
 
     deinit {
         scratch?.deallocate()
+        for b in blockScratch { b.pointer.deallocate() }
         for s in extraStreams { dnnl_stream_destroy(s) }
         dnnl_stream_destroy(stream)
         dnnl_engine_destroy(engine)
@@ -132,6 +133,23 @@ public final class OneDNNContext: @unchecked Sendable {
             extraStreams.append(s)
         }
         return Array(([stream] + extraStreams).prefix(n))
+    }
+
+    private var blockScratch: [(pointer: UnsafeMutableRawPointer, bytes: Int)] = []
+
+    /// `n` scratchpads of at least `bytes` bytes each (64-byte aligned), one per block of a split
+    /// call, reused across calls.
+    func scratchpads(_ n: Int, bytes: Int) -> [UnsafeMutableRawPointer] {
+        let need = max(bytes, 64)
+        for i in 0..<n {
+            if i == blockScratch.count {
+                blockScratch.append((UnsafeMutableRawPointer.allocate(byteCount: need, alignment: 64), need))
+            } else if blockScratch[i].bytes < need {
+                blockScratch[i].pointer.deallocate()
+                blockScratch[i] = (UnsafeMutableRawPointer.allocate(byteCount: need, alignment: 64), need)
+            }
+        }
+        return blockScratch.prefix(n).map(\.pointer)
     }
 
     /// Whose threads run the inference matmuls.
@@ -241,6 +259,11 @@ public final class InferenceLinear: @unchecked Sendable {
         let convert: dnnl_primitive_t
         var srcMD: dnnl_memory_desc_t, lowMD: dnnl_memory_desc_t, dstMD: dnnl_memory_desc_t
         let weights: dnnl_memory_t
+        /// The scratchpads the two primitives need (``OneDNNContext`` gives each block its own:
+        /// oneDNN's library-managed scratchpad belongs to the thread that created the primitive,
+        /// so two blocks running it at once would share it).
+        var matmulScratchMD: dnnl_memory_desc_t, convertScratchMD: dnnl_memory_desc_t
+        var scratchBytes: Int
     }
 
     /// The weights' type, and the converted input's.
@@ -373,6 +396,7 @@ public final class InferenceLinear: @unchecked Sendable {
         case .residual: try check(dnnl_post_ops_append_sum(ops, 1), "post-op sum")
         }
         try check(dnnl_primitive_attr_set_post_ops(attr, ops), "attr post-ops")
+        try check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "attr scratchpad")
         var desc = dnnl_matmul_desc_t()
         try check(dnnl_matmul_desc_init(&desc, &lowMD, &anyW, &biasMD, &dstMD), "dnnl_matmul_desc_init")
         var pd: dnnl_primitive_desc_t?
@@ -387,6 +411,7 @@ public final class InferenceLinear: @unchecked Sendable {
         var cattr: dnnl_primitive_attr_t?
         try check(dnnl_primitive_attr_create(&cattr), "attr create")
         defer { dnnl_primitive_attr_destroy(cattr) }
+        try check(dnnl_primitive_attr_set_scratchpad_mode(cattr, dnnl_scratchpad_mode_user), "attr scratchpad")
         if operands == .int8 {
             var runtime = Float(bitPattern: 0x7FC0_00D0)
             try check(dnnl_primitive_attr_set_output_scales(cattr, 1, 0, &runtime), "attr reorder scale")
@@ -398,7 +423,12 @@ public final class InferenceLinear: @unchecked Sendable {
         defer { dnnl_primitive_desc_destroy(rpd) }
         var convert: dnnl_primitive_t?
         try check(dnnl_primitive_create(&convert, rpd), "reorder src")
-        let p = Primitive(matmul: matmul!, convert: convert!, srcMD: srcMD, lowMD: lowMD, dstMD: dstMD, weights: weights)
+        let mScratch = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0)!.pointee
+        let cScratch = dnnl_primitive_desc_query_md(rpd, dnnl_query_scratchpad_md, 0)!.pointee
+        var ms = mScratch, cs = cScratch
+        let bytes = max(dnnl_memory_desc_get_size(&ms), dnnl_memory_desc_get_size(&cs))
+        let p = Primitive(matmul: matmul!, convert: convert!, srcMD: srcMD, lowMD: lowMD, dstMD: dstMD, weights: weights,
+                          matmulScratchMD: mScratch, convertScratchMD: cScratch, scratchBytes: bytes)
         primitives[m] = p
         return p
     }
@@ -425,6 +455,7 @@ public final class InferenceLinear: @unchecked Sendable {
         let size = operands == .bf16 ? 2 : 1
         let low = context.scratch(rows * inF * size)
         let streams = try context.streams(parts)
+        let scratchpads = context.scratchpads(parts, bytes: prims.values.map(\.scratchBytes).max() ?? 0)
         // int8: one input scale for the whole tensor, so every block quantises alike.
         var inputScale: Float = 1, shifted: [Float] = []
         if operands == .int8 {
@@ -442,7 +473,7 @@ public final class InferenceLinear: @unchecked Sendable {
                 do {
                     try OneDNNContext.withOneOpenMPThread(own && parts > 1) {
                         try execute(prims[n]!, x + r0 * inF, low + r0 * inF * size, y + r0 * outF, bias: biasPointer,
-                                    inputScale: inputScale, stream: streams[i])
+                                    inputScale: inputScale, stream: streams[i], scratchpad: scratchpads[i])
                     }
                 } catch { failure.withLock { if firstError == nil { firstError = error } } }
             }
@@ -452,8 +483,14 @@ public final class InferenceLinear: @unchecked Sendable {
 
     /// One block's conversion and matmul on `stream`.
     private func execute(_ p: Primitive, _ x: UnsafePointer<Float>, _ low: UnsafeMutableRawPointer, _ y: UnsafeMutablePointer<Float>,
-                         bias: UnsafeMutableRawPointer, inputScale: Float, stream: dnnl_stream_t?) throws {
+                         bias: UnsafeMutableRawPointer, inputScale: Float, stream: dnnl_stream_t?,
+                         scratchpad: UnsafeMutableRawPointer) throws {
         var p = p
+        var mScratch: dnnl_memory_t?, cScratch: dnnl_memory_t?
+        try check(dnnl_memory_create(&mScratch, &p.matmulScratchMD, context.engine, scratchpad), "memory scratchpad")
+        defer { dnnl_memory_destroy(mScratch) }
+        try check(dnnl_memory_create(&cScratch, &p.convertScratchMD, context.engine, scratchpad), "memory scratchpad")
+        defer { dnnl_memory_destroy(cScratch) }
         var src: dnnl_memory_t?, lowMem: dnnl_memory_t?, dst: dnnl_memory_t?, biasMem: dnnl_memory_t?
         try check(dnnl_memory_create(&src, &p.srcMD, context.engine, UnsafeMutableRawPointer(mutating: x)), "memory src")
         defer { dnnl_memory_destroy(src) }
@@ -466,15 +503,17 @@ public final class InferenceLinear: @unchecked Sendable {
         try check(dnnl_memory_desc_init_by_tag(&biasMD, 2, &bd, dnnl_f32, dnnl_ab), "memory_desc bias")
         try check(dnnl_memory_create(&biasMem, &biasMD, context.engine, bias), "memory bias")
         defer { dnnl_memory_destroy(biasMem) }
-        var convertArgs = [dnnl_exec_arg_t(arg: codekit_dnnl_arg_from, memory: src), dnnl_exec_arg_t(arg: codekit_dnnl_arg_to, memory: lowMem)]
+        var convertArgs = [dnnl_exec_arg_t(arg: codekit_dnnl_arg_from, memory: src), dnnl_exec_arg_t(arg: codekit_dnnl_arg_to, memory: lowMem),
+                           dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: cScratch)]
         var args = [dnnl_exec_arg_t(arg: codekit_dnnl_arg_src, memory: lowMem),
                     dnnl_exec_arg_t(arg: codekit_dnnl_arg_weights, memory: p.weights),
                     dnnl_exec_arg_t(arg: DNNL_ARG_BIAS, memory: biasMem),
-                    dnnl_exec_arg_t(arg: codekit_dnnl_arg_dst, memory: dst)]
+                    dnnl_exec_arg_t(arg: codekit_dnnl_arg_dst, memory: dst),
+                    dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: mScratch)]
         switch operands {
         case .bf16:
-            try check(dnnl_primitive_execute(p.convert, stream, 2, &convertArgs), "convert src execute")
-            try check(dnnl_primitive_execute(p.matmul, stream, 4, &args), "matmul execute")
+            try check(dnnl_primitive_execute(p.convert, stream, 3, &convertArgs), "convert src execute")
+            try check(dnnl_primitive_execute(p.matmul, stream, 5, &args), "matmul execute")
             try check(dnnl_stream_wait(stream), "stream wait")
         case .int8:
             var inverse = [1 / inputScale], scale = [inputScale]
@@ -493,8 +532,8 @@ public final class InferenceLinear: @unchecked Sendable {
             defer { dnnl_memory_destroy(sxMem) }
             convertArgs.append(dnnl_exec_arg_t(arg: DNNL_ARG_ATTR_OUTPUT_SCALES, memory: inv))
             args.append(dnnl_exec_arg_t(arg: codekit_dnnl_arg_post_op_src1(0), memory: sxMem))
-            try check(dnnl_primitive_execute(p.convert, stream, 3, &convertArgs), "quantize src execute")
-            try check(dnnl_primitive_execute(p.matmul, stream, 5, &args), "matmul execute")
+            try check(dnnl_primitive_execute(p.convert, stream, 4, &convertArgs), "quantize src execute")
+            try check(dnnl_primitive_execute(p.matmul, stream, 6, &args), "matmul execute")
             try check(dnnl_stream_wait(stream), "stream wait")
             withExtendedLifetime((inverse, scale)) {}
         }

@@ -68,6 +68,37 @@ import _CoDETestSupport
         #expect(part[7 * Self.n].isNaN, "rows past the count are untouched")
     }
 
+    /// A call whose rows are split over the threads (each block its own stream and scratchpad)
+    /// gives the rows that unsplit calls on 64-row slices give. fc2's shape (K 768) needs a
+    /// scratchpad: sharing oneDNN's per-thread one between blocks once produced NaN rows.
+    @Test func splitRowsMatchUnsplitSlices() throws {
+        let rows = 1024, k = 768, n = 192
+        let x = fixtureUniform(seed: 9201, count: rows * k), w = fixtureUniform(seed: 9202, count: n * k).map { $0 * 0.05 }
+        let b = fixtureUniform(seed: 9203, count: n)
+        for operands in [InferenceLinear.Operands.bf16, .int8] {
+            let ctx = try OneDNNContext()
+            let layer = try w.withUnsafeBufferPointer { wp in
+                try b.withUnsafeBufferPointer { try InferenceLinear(context: ctx, weights: wp.baseAddress!, bias: $0.baseAddress!, outF: n, inF: k,
+                                                                    operands: operands, postOp: .gelu, probeRows: rows) }
+            }
+            var whole = [Float](repeating: .nan, count: rows * n), slices = whole
+            try x.withUnsafeBufferPointer { xp in
+                for _ in 0..<3 { try whole.withUnsafeMutableBufferPointer { try layer.run(xp.baseAddress!, rows: rows, $0.baseAddress!) } }
+                if operands == .bf16 {
+                    try slices.withUnsafeMutableBufferPointer { y in
+                        for r in stride(from: 0, to: rows, by: 64) { try layer.run(xp.baseAddress! + r * k, rows: 64, y.baseAddress! + r * n) }
+                    }
+                }
+            }
+            #expect(!whole.contains { $0.isNaN }, "\(operands): NaN in a split call")
+            // int8's input scale is per call, so only bf16 slices are comparable row for row.
+            if operands == .bf16 {
+                let d = TensorDiff(whole, slices)
+                #expect(d.relative < 1e-6, "\(operands) split vs slices: \(d)")
+            }
+        }
+    }
+
     /// The weight quantisation of docs/precision.md: per-row scale max|row| / 127, ties to even.
     @Test func quantizeRows() {
         let w: [Float] = [0.5, -1.27, 0.005, 0.015, 0, 0, 0, 0]
