@@ -58,8 +58,9 @@ public final class ViT: @unchecked Sendable {
         // Patch embedding into the (larger) hidden buffer, then tokens.
         prof.measure(.patchEmbedding) {
             PatchEmbedding.im2col(images, ws.cols.pointer, batch: batch, config: c)
-            linear(red?.patch, ws.cols.pointer, weight: w.patchW, bias: w.patchB, ws.hidden.pointer,
-                   rows: batch * c.patchCount, inF: c.patchInputs, outF: D)
+            // fp32 at every precision (see ``InferencePrecision``).
+            Linear.forward(ws.cols.pointer, weight: w.patchW, bias: w.patchB, ws.hidden.pointer,
+                           rows: batch * c.patchCount, inF: c.patchInputs, outF: D)
             PatchEmbedding.assemble(ws.hidden.pointer, cls: w.cls, pos: w.pos, tokens: ws.x.pointer, batch: batch, config: c)
         }
         let x = ws.x.pointer, ln = ws.ln.pointer, qkv = ws.qkv.pointer, att = ws.att.pointer, h = ws.hidden.pointer

@@ -18,7 +18,7 @@ import _CoDETestSupport
     /// The tiny ViT at bf16 and int8 against the emulated forward. Identical rounding rules, but a
     /// float32 difference in an activation can move it across a bf16 (or s8) rounding boundary,
     /// which the following layers carry: so the bound is a tenth of the format's own error vs fp32
-    /// (measured by the script: bf16 1.6e-3, int8 7.1e-3).
+    /// (measured by the script: bf16 1.5e-3, int8 6.7e-3).
     @Test(arguments: [InferencePrecision.bf16, .int8]) func tinyMatchesEmulation(precision: InferencePrecision) throws {
         let (model, images) = try tiny()
         let ref = try Fixtures.open("precision/tiny-vit.safetensors")
@@ -40,8 +40,9 @@ import _CoDETestSupport
 
     /// The full ViT-Tiny (fixture weights, two 224x224 inputs and a batch of 5 so the cached
     /// primitives see other row counts): embedding relative error vs fp32 (max |diff| / max |fp32|)
-    /// under 1.5e-2 for bf16 and 6e-2 for int8 (measured 7.9e-3 and 4.3e-2 on these synthetic
-    /// weights; the bundled model's figures are in docs/precision.md); and batch independence
+    /// under 1.5e-2 for bf16 and 8e-2 for int8 (measured 7.4e-3 and 5.4e-2 on these synthetic
+    /// uniform weights, which have no trained structure; the bundled model's figures, 10x smaller
+    /// for int8, are in docs/precision.md); and batch independence
     /// within the same bounds (int8's scales are per batch).
     @Test func fullTinyErrorBound() throws {
         let model = ViT(configuration: .tiny)
@@ -49,7 +50,7 @@ import _CoDETestSupport
         let n = ViTConfiguration.tiny.imageFloats
         let x = (0..<5).flatMap { i in fixtureUniform(seed: 7990 + UInt64(i), count: n).map { 2 * $0 } }
         let fp32 = model.embed(x, batch: 5)
-        for (p, bound) in [(InferencePrecision.bf16, 1.5e-2), (.int8, 6e-2)] {
+        for (p, bound) in [(InferencePrecision.bf16, 1.5e-2), (.int8, 8e-2)] {
             #expect(model.setPrecision(p).used == p)
             let e = model.embed(x, batch: 5)
             let d = TensorDiff(e, fp32)

@@ -13,7 +13,9 @@ layers compute:
 - int8: weights s8 per output channel, sw = max|W[j,:]| / 127, q = rint(W / sw); input s8 per
   tensor, sx = max|x| / 127, q = rint(x * float32(1 / sx)) clipped to [-127, 127] (oneDNN's
   reorder multiplies by the reciprocal); y = (qx @ qw^T) * (sx * sw) + b.
-Then GELU (erf) for fc1 and the residual add for proj and fc2.
+Then GELU (erf) for fc1 and the residual add for proj and fc2. The patch embedding stays fp32.
+int8 activations go to oneDNN as u8 (q + 128) with the offset corrected in the bias: the same
+arithmetic as the s8 q used here.
 
 1. `linear.safetensors`: one layer (45 x 96 input, 80 outputs) under each post-op.
 2. `tiny-vit.safetensors`: the 2-block tiny ViT of make_model_fixtures.py (weights
@@ -125,7 +127,8 @@ def vit_embed(sd, x, precision, img=32, patch=8, D=32, depth=2, H=2, eps=1e-6):
     # im2col: [B*Np, C*P*P], patches row-major, columns (c, i, j).
     cols = x.reshape(B, 3, g, patch, g, patch).permute(0, 2, 4, 1, 3, 5).reshape(B * g * g, 3 * patch * patch)
     wp = sd["patch_embed.proj.weight"].reshape(D, -1)
-    tok = linear(cols, wp, sd["patch_embed.proj.bias"], precision).reshape(B, g * g, D)
+    # The patch embedding stays fp32 at every precision (see InferencePrecision).
+    tok = linear(cols, wp, sd["patch_embed.proj.bias"], "fp32").reshape(B, g * g, D)
     t = torch.cat([sd["cls_token"].expand(B, 1, D), tok], dim=1) + sd["pos_embed"]
     T = t.shape[1]
     t = t.reshape(B * T, D)
