@@ -69,8 +69,10 @@ import _CoDETestSupport
     }
 
     /// A call whose rows are split over the threads (each block its own stream and scratchpad)
-    /// gives the rows that unsplit calls on 64-row slices give. fc2's shape (K 768) needs a
-    /// scratchpad: sharing oneDNN's per-thread one between blocks once produced NaN rows.
+    /// gives the rows that unsplit calls on 64-row slices give, without NaN. (With oneDNN's
+    /// library-managed scratchpad, which concurrent blocks shared, a bf16 patch-embedding layer
+    /// once gave NaN embeddings for 46 of 302 photos; this shape did not reproduce that failure,
+    /// so the test guards the split, not that exact trigger.)
     @Test func splitRowsMatchUnsplitSlices() throws {
         let rows = 1024, k = 768, n = 192
         let x = fixtureUniform(seed: 9201, count: rows * k), w = fixtureUniform(seed: 9202, count: n * k).map { $0 * 0.05 }
