@@ -42,7 +42,7 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
-        // oneDNN 2.6 (bf16 matmul); only CoDEOneDNN and code-bench-bf16 link it.
+        // oneDNN 2.6: the bf16/int8 inference layers (CoDEModel, through CoDEOneDNN) and code-bench-bf16.
         .systemLibrary(name: "COneDNN", providers: [.apt(["libdnnl-dev"])]),
         // Open MPI for data-parallel training; only CoDEMPI (and the tools) link it.
         .systemLibrary(
@@ -60,7 +60,7 @@ let package = Package(
         // MARK: Library modules
         .target(name: "CoDECore", dependencies: ["COpenBLAS", "CKernels", logging]),
         .target(name: "CoDEImage", dependencies: ["CoDECore", "CCodecs", logging]),
-        .target(name: "CoDEModel", dependencies: ["CoDECore"]),
+        .target(name: "CoDEModel", dependencies: ["CoDECore", "CoDEOneDNN"]),
         .target(name: "CoDEAugment", dependencies: ["CoDECore", "CoDEImage"]),
         .target(name: "CoDEContrastive", dependencies: ["CoDECore"]),
         .target(name: "CoDEClassifiers", dependencies: ["CoDECore"]),
@@ -100,7 +100,7 @@ let package = Package(
             name: "code-bench-images", dependencies: ["CoDEImage", argumentParser],
             path: "Benchmarks/images", exclude: ["pillow_peer.py", "pil_checksums.py", "RESULTS.md", "results"]
         ),
-        .target(name: "CoDEOneDNN", dependencies: ["COneDNN"]),
+        .target(name: "CoDEOneDNN", dependencies: ["COneDNN", "CoDECore"]),
         .executableTarget(name: "code-bench-bf16", dependencies: ["CoDECore", "CoDEOneDNN"], path: "Benchmarks/bf16"),
         .executableTarget(name: "code-bench-augment", dependencies: ["CoDEAugment"], path: "Benchmarks/augment"),
         .executableTarget(name: "code-bench-distributed", dependencies: ["CoDEKit", "CoDEMPI", argumentParser], path: "Benchmarks/distributed"),
@@ -112,7 +112,7 @@ let package = Package(
         .testTarget(name: "CoDEAugmentTests", dependencies: ["CoDEAugment", "_CoDETestSupport"]),
         .testTarget(name: "CoDEContrastiveTests", dependencies: ["CoDEContrastive", "_CoDETestSupport"]),
         .testTarget(name: "CoDEClassifiersTests", dependencies: ["CoDEClassifiers", "_CoDETestSupport"]),
-        .testTarget(name: "CoDEOneDNNTests", dependencies: ["CoDEOneDNN"]),
+        .testTarget(name: "CoDEOneDNNTests", dependencies: ["CoDEOneDNN", "CoDECore", "_CoDETestSupport"]),
         .testTarget(name: "CoDEKitTests", dependencies: ["CoDEKit", "_CoDETestSupport"]),
         .testTarget(
             name: "CoDEServeTests",

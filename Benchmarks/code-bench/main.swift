@@ -58,6 +58,8 @@ struct CodeBench: ParsableCommand {
     var embedDir: String?
     @Option(help: "Crops for --embed-dir: center or five (five windows per image, their embeddings averaged).")
     var crops: String = "center"
+    @Flag(help: "Instead of the benchmark, compare the forward at --precisions fp32, bf16 and int8 (docs/precision.md): images/s at each of --batches, in alternating rounds; medians and per-round ratios to fp32.")
+    var precisions = false
     @Flag(help: "Instead of the benchmark, serve training steps to a driver (Benchmarks/peers/interleaved.py): print \"ready\" after set-up, then for each line N on standard input run N steps and print their times in seconds on one line.")
     var serveTraining = false
 
@@ -270,6 +272,74 @@ struct CodeBench: ParsableCommand {
         }
     }
 
+    /// fp32, bf16 and int8 forwards of ViT-Tiny (the same weights) at each batch size: per round
+    /// one timed forward of each (batch 1: the mean of 8), the order rotating each round so no
+    /// precision always runs first; medians over the rounds, and the median of the per-round
+    /// ratios to fp32.
+    func runPrecisions() throws {
+        let c = ViTConfiguration.tiny
+        let env = ProcessInfo.processInfo.environment
+        print("CoDEKit reduced-precision forward — ViT-Tiny, \(threads) threads, \(repeats) alternating rounds")
+        print("OMP_WAIT_POLICY=\(env["OMP_WAIT_POLICY"] ?? "(unset)"), OMP_NUM_THREADS=\(env["OMP_NUM_THREADS"] ?? "(unset)"); \(ViT.reducedPrecisionRuntime)")
+        let kinds = InferencePrecision.allCases
+        var models: [ViT] = []
+        var choices: [String: String] = [:]
+        for p in kinds {
+            let m = ViT(configuration: c, seed: 0)
+            let choice = m.setPrecision(p)
+            if let w = choice.fallbackWarning { print(w) }
+            choices[p.rawValue] = choice.description
+            print("  \(p.rawValue): \(choice)")
+            models.append(m)
+        }
+        var results: [[String: Any]] = []
+        for B in batches {
+            let input = FloatBuffer(fixtureUniform(seed: 3, count: B * c.imageFloats))
+            let outs = kinds.map { _ in FloatBuffer(count: B * c.width) }
+            for (i, m) in models.enumerated() { for _ in 0..<2 { m.embed(input.pointer, batch: B, into: outs[i].pointer) } }
+            let inner = B == 1 ? 8 : 1
+            var speeds = kinds.map { _ in [Double]() }
+            for r in 0..<repeats {
+                for j in 0..<kinds.count {
+                    let i = (j + r) % kinds.count
+                    let t = time { for _ in 0..<inner { models[i].embed(input.pointer, batch: B, into: outs[i].pointer) } } / Double(inner)
+                    speeds[i].append(Double(B) / t)
+                }
+            }
+            let ref = outs[0].pointer
+            var row: [String: Any] = ["batch": B]
+            var line = String(format: "batch %2d:", B)
+            for (i, p) in kinds.enumerated() {
+                let ratios = zip(speeds[i], speeds[0]).map { $0 / $1 }
+                var maxDiff: Float = 0, maxRef: Float = 0
+                for k in 0..<(B * c.width) { maxDiff = max(maxDiff, abs(outs[i].pointer[k] - ref[k])); maxRef = max(maxRef, abs(ref[k])) }
+                line += String(format: "  %@ %.1f img/s (x%.2f)", p.rawValue as NSString, median(speeds[i]), median(ratios))
+                row[p.rawValue] = ["images_per_second": median(speeds[i]), "per_round": speeds[i], "ratio_to_fp32": median(ratios),
+                                   "embedding_relative_error": Double(maxDiff / maxRef)]
+            }
+            print(line)
+            // Where the time goes: one profiled forward per precision.
+            var parts: [String] = []
+            for (i, m) in models.enumerated() {
+                let profile = LayerProfile()
+                m.profile = profile
+                m.embed(input.pointer, batch: B, into: outs[i].pointer)
+                m.profile = nil
+                parts.append(kinds[i].rawValue + " " + LayerProfile.Kind.allCases.compactMap { k in
+                    profile.seconds[k].map { String(format: "%@ %.1f", k.rawValue as NSString, 1000 * $0) }
+                }.joined(separator: ", "))
+            }
+            print("  ms per layer kind: " + parts.joined(separator: "; "))
+            results.append(row)
+        }
+        let json: [String: Any] = ["threads": threads, "repeats": repeats, "precisions": choices, "forward": results,
+                                   "omp_wait_policy": env["OMP_WAIT_POLICY"] ?? "", "runtime": ViT.reducedPrecisionRuntime]
+        let url = URL(fileURLWithPath: output)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try AtomicFile.write(try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]), to: url)
+        print("wrote \(output)")
+    }
+
     func runForwards(_ n: Int) {
         let model = ViT(configuration: .tiny, seed: 0), B = 32
         let input = FloatBuffer(fixtureUniform(seed: 3, count: B * model.configuration.imageFloats))
@@ -313,6 +383,7 @@ struct CodeBench: ParsableCommand {
         if let n = profileSteps { return runTrainingSteps(n) }
         if let n = profileForwards { return runForwards(n) }
         if serveTraining { return serveTrainingSteps() }
+        if precisions { return try runPrecisions() }
         let c = ViTConfiguration.tiny
         print("CoDEKit encoder benchmark — ViT-Tiny \(c.imageSize)x\(c.imageSize), \(threads) threads, median of \(repeats)")
         print("\(BLAS.kernelSelection); element-wise kernels: \(VectorMath.kernelVariant); \(ProcessInfo.processInfo.activeProcessorCount) cores visible")

@@ -24,7 +24,8 @@ struct CodeDetect: ParsableCommand {
         Each image is embedded with the crops its classifier was fitted with (code-fit --crops): the authors' centre crop, \
         or the mean embedding of five crops (corners and centre, as the bundled model's classifiers). \
         A classifier that records the SHA-256 of its encoder's model.safetensors (code-fit writes it) is refused with \
-        another encoder; with --embeddings, the rows' crops and encoder (code-embed writes them) must be the classifier's. \
+        another encoder; with --embeddings, the rows' crops and encoder (code-embed writes them) must be the classifier's, \
+        and all rows must share one precision. \
         Files without these fields (earlier versions) are used with a warning.
         Under mpirun (or srun) the ranks split the image list; rank 0 alone writes the rows, in input order, so the \
         output is the one-process output (docs/distributed.md).
@@ -41,6 +42,7 @@ struct CodeDetect: ParsableCommand {
     @Option(help: "center or five (default: the crops the classifier was fitted with; see code-fit --crops).") var crops: String?
     @Option(help: "Crops per forward pass (with five crops, batch-size / 5 images).") var batchSize: Int = 32
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
+    @Option(help: "fp32 (default), bf16 or int8: the number format of the encoder's linear layers (docs/precision.md); images only.") var precision: InferencePrecision?
     @Argument(help: "Image files, folders or .csv lists.") var inputs: [String] = []
 
     func execute() throws -> Int32 {
@@ -120,6 +122,7 @@ struct CodeDetect: ParsableCommand {
         guard let embeddings else { return 2 }
         guard inputs.isEmpty else { throw ValidationError("give either --embeddings or image inputs, not both") }
         guard crops == nil else { throw ValidationError("--crops applies to images, not to --embeddings") }
+        guard precision == nil else { throw ValidationError("--precision applies to images, not to --embeddings (the rows record theirs)") }
         let file = try ModelDirectory.resolve(model).classifierURL(classifier)
         let (classifierFile, meta) = try ClassifierFile.open(file)
         let c = try AnyClassifier.load(classifierFile, metadata: meta)
@@ -144,9 +147,10 @@ struct CodeDetect: ParsableCommand {
         try EmbeddingsJSONL.forEachChunk(URL(fileURLWithPath: embeddings), rows: chunk) { records in
             let p = try Provenance.of(records: records, source: embeddings)
             if let f = first {
-                if p != f {
-                    let field = p.crops != f.crops ? "crops" : Provenance.encoderKey
-                    let values = field == "crops" ? [f.crops, p.crops] : [f.encoderSHA256, p.encoderSHA256]
+                if p.crops != f.crops || p.encoderSHA256 != f.encoderSHA256 || (p.precision ?? "fp32") != (f.precision ?? "fp32") {
+                    let field = p.crops != f.crops ? "crops" : p.encoderSHA256 != f.encoderSHA256 ? Provenance.encoderKey : Provenance.precisionKey
+                    let values = field == "crops" ? [f.crops, p.crops] : field == Provenance.encoderKey ? [f.encoderSHA256, p.encoderSHA256]
+                        : [f.precision ?? "fp32", p.precision ?? "fp32"]
                     throw ProvenanceError.mixed(source: embeddings, field: field, values: values.map { $0 ?? "(none)" }.sorted())
                 }
             } else {
@@ -196,6 +200,8 @@ struct CodeDetect: ParsableCommand {
         let dir = try ModelDirectory.resolve(model)
         let detector = try Detector(model: dir, classifier: classifier, threshold: threshold, crops: cropLayout(crops))
         if comm.isRoot { for w in detector.warnings { note("code-detect: \(w)") } }
+        detector.embedder.precision = precision ?? .fp32
+        if comm.isRoot, let w = detector.embedder.precisionChoice?.fallbackWarning { note("code-detect: \(w)") }
         // Rank 0 alone writes (and resumes); every rank learns how many inputs are already done.
         var sink: RowSink?, summary = DetectionSummary(), skip = 0
         var failure: (any Error)?
@@ -270,6 +276,8 @@ func cropLayout(_ s: String?) throws -> CropLayout? {
     guard let c = CropLayout(rawValue: s) else { throw ValidationError("--crops must be center or five (got '\(s)')") }
     return c
 }
+
+extension InferencePrecision: ExpressibleByArgument {}
 
 func note(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
 

@@ -13,7 +13,10 @@ struct CodeEmbed: ParsableCommand {
         --data, a labelled dataset. With --label real|fake (or --data) every row carries "label", so the output feeds \
         code-fit --embeddings directly (CSV: a label column after status).
         Each output row is {"path", "status": "ok", "embedding": [...]} or {"path", "status": "error", "error"}, with \
-        "crops" and "encoder_sha256" (SHA-256 of the encoder's model.safetensors), which code-detect and code-fit check.
+        "crops", "encoder_sha256" (SHA-256 of the encoder's model.safetensors) and "precision" (the one used, after any \
+        fallback), which code-detect and code-fit check.
+        --precision bf16 or int8 runs the encoder's linear layers on oneDNN (docs/precision.md); where the CPU lacks bf16 \
+        (or VNNI for int8) it falls back to fp32 and says so on standard error.
         Exit code: 0 when every input was embedded, 1 when some failed, 2 on a usage or model error, 130 on Ctrl-C \
         (every finished row is in FILE.partial; continue with --resume).
         Under mpirun (or srun) the ranks split the input list; rank 0 alone writes the rows, in input order, so the \
@@ -41,6 +44,9 @@ struct CodeEmbed: ParsableCommand {
 
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
+
+    @Option(help: "fp32 (default), bf16 or int8: the number format of the encoder's linear layers (docs/precision.md).")
+    var precision: InferencePrecision = .fp32
 
     @Option(help: "Add \"label\": real or fake to every row (the label code-fit --embeddings needs).")
     var label: String?
@@ -90,8 +96,10 @@ struct CodeEmbed: ParsableCommand {
         let modelURL = try model.map { URL(fileURLWithPath: $0) } ?? ModelDirectory.bundled().url
         let embedder = try Embedder(modelAt: modelURL)
         embedder.crops = crops
+        embedder.precision = precision
+        if let w = embedder.precisionChoice?.fallbackWarning, comm.isRoot { note("code-embed: \(w)") }
         let sha = try EncoderIdentity.sha256(modelAt: modelURL)
-        let provenance = ",\"crops\":\"\(crops.rawValue)\",\"encoder_sha256\":\"\(sha)\"}\n"
+        let provenance = ",\"crops\":\"\(crops.rawValue)\",\"encoder_sha256\":\"\(sha)\",\"precision\":\"\(embedder.precision.rawValue)\"}\n"
         let reader = SampleReader()
         /// Embeds inputs `range`, calling `body` per input in order, with its label.
         func embedRange(_ range: Range<Int>, _ body: (EmbeddingResult, String?) -> Void) throws {
@@ -223,6 +231,7 @@ struct CodeEmbed: ParsableCommand {
 }
 
 extension CropLayout: ExpressibleByArgument {}
+extension InferencePrecision: ExpressibleByArgument {}
 
 func note(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
 

@@ -34,6 +34,7 @@ struct CodeEval: ParsableCommand {
     @Option(help: "center or five (default: the crops the classifier was fitted with).") var crops: String?
     @Option(help: "Crops per forward pass (with five crops, batch-size / 5 images).") var batchSize: Int = 32
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
+    @Option(help: "fp32 (default), bf16 or int8: the number format of the encoder's linear layers (docs/precision.md); recorded in the JSON output.") var precision: InferencePrecision = .fp32
 
     func execute() throws -> Int32 {
         // Checked here, after the parse (which reports an unknown option as such first).
@@ -50,6 +51,8 @@ struct CodeEval: ParsableCommand {
         let dir = try ModelDirectory.resolve(model)
         let detector = try Detector(model: dir, classifier: classifier, threshold: threshold, crops: cropLayout(crops))
         for w in detector.warnings { note("code-eval: \(w)") }
+        detector.embedder.precision = precision
+        if let w = detector.embedder.precisionChoice?.fallbackWarning { note("code-eval: \(w)") }
         let dataset = try DatasetSpec.open(data)
         guard dataset.count > 0 else { throw ValidationError("dataset '\(data)' has no samples") }
         let total = dataset.count
@@ -138,7 +141,8 @@ struct CodeEval: ParsableCommand {
         if sidecar == nil, let partial { try? FileManager.default.removeItem(atPath: EmbeddingSidecar.file(ofPartial: partial)) }
         print(EvaluationOutput.table(metrics), terminator: "")
         let context = EvaluationContext(model: model ?? "(bundled)", classifier: classifier, data: data, threshold: detector.threshold, seed: seed,
-                                        crops: detector.embedder.crops, fakenessThreshold: detector.fakenessThreshold)
+                                        crops: detector.embedder.crops, fakenessThreshold: detector.fakenessThreshold,
+                                        precision: detector.embedder.precision)
         let csv = EvaluationOutput.csv(metrics), json = EvaluationOutput.json(metrics, context: context)
         if let output {
             try AtomicFile.write(csv, to: URL(fileURLWithPath: output + ".csv"))
@@ -162,6 +166,8 @@ func cropLayout(_ s: String?) throws -> CropLayout? {
     guard let c = CropLayout(rawValue: s) else { throw ValidationError("--crops must be center or five (got '\(s)')") }
     return c
 }
+
+extension InferencePrecision: ExpressibleByArgument {}
 
 func note(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
 

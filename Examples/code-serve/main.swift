@@ -33,6 +33,7 @@ struct CodeServe: ParsableCommand {
     @Option(help: "Seconds a request may take.") var timeout: Double = 30
     @Option(help: "Worker threads of the encoder kernels (default: all cores).") var threads: Int?
     @Option(help: "Image decoding threads (default: --threads).") var decodeThreads: Int?
+    @Option(help: "fp32 (default), bf16 or int8: the number format of the encoder's linear layers (docs/precision.md); GET /v1/model reports the one in use.") var precision: InferencePrecision = .fp32
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
 
     func validate() throws {
@@ -60,7 +61,7 @@ struct CodeServe: ParsableCommand {
         let config = ServiceConfiguration(
             batch: BatchPolicy(maxBatch: maxBatch, maxWait: maxWaitMs / 1000, maxQueue: maxQueue),
             maxBodyBytes: maxBodyBytes, maxImages: maxImages, maxPixels: maxPixels, timeout: timeout,
-            decodeThreads: decodeThreads ?? Threading.count)
+            decodeThreads: decodeThreads ?? Threading.count, precision: precision)
         let service = DetectionService(configuration: config)
         let log = logger
         // The server answers /healthz at once and /readyz once the model is loaded.
@@ -71,7 +72,7 @@ struct CodeServe: ParsableCommand {
                     try service.load(directory)
                     if case let .ready(m, _) = service.state {
                         for w in m.warnings { note("code-serve: \(w)") }
-                        log.notice("code-serve: model \(directory.url.path) ready (classifiers \(m.info.classifiers.map(\.name).joined(separator: ", ")); encoder sha256 \(m.info.encoder.sha256))")
+                        log.notice("code-serve: model \(directory.url.path) ready (classifiers \(m.info.classifiers.map(\.name).joined(separator: ", ")); encoder sha256 \(m.info.encoder.sha256); precision \(m.info.encoder.precision))")
                     }
                 } catch {
                     note("code-serve: cannot load the model: \(error)")
@@ -84,6 +85,8 @@ struct CodeServe: ParsableCommand {
         log.notice("code-serve: stopped")
     }
 }
+
+extension InferencePrecision: ExpressibleByArgument {}
 
 func note(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
 

@@ -5,7 +5,8 @@ import Foundation
 /// `{"path": "a.jpg", "status": "ok", "embedding": [D floats], "label": "real"|"fake"}` (label
 /// optional, added for fitting) or `{"path": ..., "status": "error", "error": "..."}`, each with
 /// the provenance `"crops": "center"|"five"` and `"encoder_sha256": "<hex>"` (the SHA-256 of the
-/// encoder's `model.safetensors`), which files from earlier versions lack.
+/// encoder's `model.safetensors`) and `"precision": "fp32"|"bf16"|"int8"`, which files from
+/// earlier versions lack.
 public struct EmbeddingRecord: Sendable, Equatable {
     public let path: String
     /// The embedding for `status: ok` rows, nil for error rows.
@@ -19,6 +20,9 @@ public struct EmbeddingRecord: Sendable, Equatable {
     public var crops: String? = nil
     /// The row's `encoder_sha256`, nil when the file does not record it.
     public var encoderSHA256: String? = nil
+    /// The row's `precision` (fp32, bf16 or int8: the encoder's linear layers), nil when the file
+    /// does not record it (files from versions before reduced precision, all fp32).
+    public var precision: String? = nil
 
     public var isOK: Bool { embedding != nil }
 }
@@ -109,7 +113,7 @@ public enum EmbeddingsJSONL {
             guard case let .string(s) = v else { throw fail("\"\(key)\" must be a string") }
             return s
         }
-        let crops = try optionalString("crops"), sha = try optionalString("encoder_sha256")
+        let crops = try optionalString("crops"), sha = try optionalString("encoder_sha256"), precision = try optionalString("precision")
         let status: String
         switch map["status"] {
         case .string(let s)?: status = s
@@ -127,11 +131,11 @@ public enum EmbeddingsJSONL {
                 default: throw fail("\"embedding\" must hold finite numbers only")
                 }
             }
-            return EmbeddingRecord(path: path, embedding: e, label: label, error: nil, line: n, crops: crops, encoderSHA256: sha)
+            return EmbeddingRecord(path: path, embedding: e, label: label, error: nil, line: n, crops: crops, encoderSHA256: sha, precision: precision)
         case "error":
             var msg = "embedding failed"
             if case let .string(s)? = map["error"] { msg = s }
-            return EmbeddingRecord(path: path, embedding: nil, label: label, error: msg, line: n, crops: crops, encoderSHA256: sha)
+            return EmbeddingRecord(path: path, embedding: nil, label: label, error: msg, line: n, crops: crops, encoderSHA256: sha, precision: precision)
         default:
             throw fail("\"status\" must be \"ok\" or \"error\", found \"\(status)\"")
         }

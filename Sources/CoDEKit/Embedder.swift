@@ -41,6 +41,17 @@ public final class Embedder: @unchecked Sendable {
         self.init(model: try ViT.load(from: url))
     }
 
+    /// The number format of the encoder's linear layers (fp32 by default; see docs/precision.md).
+    /// Setting it converts the weights once; where the CPU or oneDNN cannot run the requested
+    /// format the model stays fp32, and ``precisionChoice`` says why.
+    public var precision: InferencePrecision {
+        get { model.precision }
+        set { precisionChoice = model.setPrecision(newValue) }
+    }
+
+    /// What the last ``precision`` assignment did (nil before the first).
+    public private(set) var precisionChoice: PrecisionChoice?
+
     /// Embedding width (192 for ViT-Tiny).
     public var width: Int { model.configuration.width }
 

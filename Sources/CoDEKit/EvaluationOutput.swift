@@ -14,10 +14,12 @@ public struct EvaluationContext: Sendable {
     /// marks it on the histogram and ranks misclassified files by their distance from it. Nil
     /// when the verdict is not a threshold (k-NN's neighbour vote).
     public var fakenessThreshold: Double?
+    /// The precision of the encoder's linear layers (the one used, after any fallback).
+    public var precision: InferencePrecision
     public init(model: String, classifier: String, data: String, threshold: Double? = nil, seed: UInt64 = TestTimeTransforms.defaultSeed,
-                crops: CropLayout = .center, fakenessThreshold: Double? = nil) {
+                crops: CropLayout = .center, fakenessThreshold: Double? = nil, precision: InferencePrecision = .fp32) {
         self.model = model; self.classifier = classifier; self.data = data; self.threshold = threshold; self.seed = seed
-        self.crops = crops; self.fakenessThreshold = fakenessThreshold
+        self.crops = crops; self.fakenessThreshold = fakenessThreshold; self.precision = precision
     }
 }
 
@@ -78,6 +80,7 @@ public enum EvaluationOutput {
         }.joined(separator: ",")
         var ctx = "\"model\":\(q(context.model)),\"classifier\":\(q(context.classifier)),\"data\":\(q(context.data)),"
         ctx += "\"threshold\":\(context.threshold.map(n) ?? "null"),\"transform_seed\":\(context.seed),\"crops\":\(q(context.crops.rawValue))"
+        ctx += ",\"precision\":\(q(context.precision.rawValue))"
         return "{\(ctx),\"conditions\":{\(conds)}}\n"
     }
 }

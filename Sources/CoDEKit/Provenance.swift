@@ -18,6 +18,9 @@ public enum ProvenanceError: Error, CustomStringConvertible, Equatable {
         case let .encoderMismatch(c, cs, e, es):
             "encoders differ: classifier \(c) was fitted on embeddings of the encoder with SHA-256 \(cs), but \(e) comes from "
                 + "the encoder with SHA-256 \(es) (use the classifier's own model, or fit one for this encoder with code-fit)"
+        case let .mixed(s, f, v) where f == Provenance.precisionKey:
+            "\(s): rows disagree on \"precision\" (\(v.joined(separator: ", "))): embeddings made at different precisions cannot be used together "
+                + "(embed every image with the same code-embed --precision)"
         case let .mixed(s, f, v):
             "\(s): rows disagree on \"\(f)\" (\(v.joined(separator: ", "))): embeddings of different runs cannot be used together"
         }
@@ -29,38 +32,49 @@ public enum ProvenanceError: Error, CustomStringConvertible, Equatable {
 public struct Provenance: Sendable, Equatable {
     public var crops: String?
     public var encoderSHA256: String?
+    /// The precision of the encoder's linear layers (``InferencePrecision`` raw value).
+    public var precision: String?
 
-    public init(crops: String?, encoderSHA256: String?) {
+    public init(crops: String?, encoderSHA256: String?, precision: String? = nil) {
         self.crops = crops
         self.encoderSHA256 = encoderSHA256
+        self.precision = precision
     }
+
+    /// The JSONL and classifier-metadata key of ``precision``.
+    public static let precisionKey = "precision"
 
     /// The classifier-file metadata key of ``encoderSHA256`` (``crops`` is ``CropLayout/metadataKey``).
     public static let encoderKey = "encoder_sha256"
 
-    /// The classifier-file metadata entries recording this provenance (known fields only).
+    /// The classifier-file metadata entries recording this provenance (known fields only; the
+    /// precision when it is not fp32).
     public var classifierMetadata: [String: String] {
         var m: [String: String] = [:]
         if let crops { m[CropLayout.metadataKey] = crops }
         if let encoderSHA256 { m[Self.encoderKey] = encoderSHA256 }
+        // Only a reduced precision is recorded: fp32 classifier files stay as they were.
+        if let precision, precision != InferencePrecision.fp32.rawValue { m[Self.precisionKey] = precision }
         return m
     }
 
     /// The provenance of embeddings JSONL rows; throws ``ProvenanceError/mixed(source:field:values:)``
-    /// when rows disagree (a row without a field and one with it count as disagreeing).
+    /// when rows disagree (a row without a field and one with it count as disagreeing, except
+    /// `precision`: rows without it come from versions that only had fp32).
     public static func of(records: [EmbeddingRecord], source: String) throws -> Provenance {
         func one(_ field: String, _ values: [String?]) throws -> String? {
             let distinct = Set(values.map { $0 ?? "(none)" })
             guard distinct.count <= 1 else { throw ProvenanceError.mixed(source: source, field: field, values: distinct.sorted()) }
             return values.first ?? nil
         }
-        return Provenance(crops: try one("crops", records.map(\.crops)), encoderSHA256: try one(encoderKey, records.map(\.encoderSHA256)))
+        return Provenance(crops: try one("crops", records.map(\.crops)), encoderSHA256: try one(encoderKey, records.map(\.encoderSHA256)),
+                          precision: try one(precisionKey, records.map { $0.precision ?? "fp32" }).flatMap { _ in records.first?.precision })
     }
 
     /// What a classifier file records. A bundled-model classifier without `encoder_sha256` (they
     /// predate the field) is taken to be fitted on the bundled encoder, whose digest it gets.
     public static func of(classifierAt url: URL, metadata meta: ClassifierMetadata) throws -> Provenance {
-        var p = Provenance(crops: meta.values[CropLayout.metadataKey], encoderSHA256: meta.values[encoderKey])
+        var p = Provenance(crops: meta.values[CropLayout.metadataKey], encoderSHA256: meta.values[encoderKey], precision: meta.values[precisionKey])
         if p.encoderSHA256 == nil, let bundled = bundledModel(containing: url) {
             p.encoderSHA256 = try EncoderIdentity.sha256(modelAt: bundled)
         }

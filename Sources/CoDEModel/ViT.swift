@@ -1,4 +1,5 @@
 import CoDECore
+import CoDEOneDNN
 
 /// A Vision Transformer encoder whose embedding is the CLS row after the final LayerNorm
 /// (CoDE's 192-d embedding for ``ViTConfiguration/tiny``).
@@ -18,6 +19,8 @@ public final class ViT: @unchecked Sendable {
     public internal(set) var metadata: [String: String] = [:]
     /// When set, forward passes add their time per layer kind to it.
     public var profile: LayerProfile?
+    /// The oneDNN linear layers when ``precision`` is not fp32 (``setPrecision(_:isNative:)``).
+    var reduced: ReducedLinears?
 
     /// A model with all parameters zero; load or initialise them before use.
     public init(configuration: ViTConfiguration) {
@@ -51,39 +54,55 @@ public final class ViT: @unchecked Sendable {
         let T = c.tokens, D = c.width, F = c.mlpWidth, M = batch * T
         let w = tensors
         let prof = profile
+        let red = reduced
         // Patch embedding into the (larger) hidden buffer, then tokens.
         prof.measure(.patchEmbedding) {
             PatchEmbedding.im2col(images, ws.cols.pointer, batch: batch, config: c)
+            // fp32 at every precision (see ``InferencePrecision``).
             Linear.forward(ws.cols.pointer, weight: w.patchW, bias: w.patchB, ws.hidden.pointer,
                            rows: batch * c.patchCount, inF: c.patchInputs, outF: D)
             PatchEmbedding.assemble(ws.hidden.pointer, cls: w.cls, pos: w.pos, tokens: ws.x.pointer, batch: batch, config: c)
         }
         let x = ws.x.pointer, ln = ws.ln.pointer, qkv = ws.qkv.pointer, att = ws.att.pointer, h = ws.hidden.pointer
         let eps = c.layerNormEps
-        for blk in w.blocks.dropLast() {
+        for (i, blk) in w.blocks.dropLast().enumerated() {
+            let r = red?.blocks[i]
             prof.measure(.layerNorm) { LayerNorm.forward(x, ln, gamma: blk.norm1W, beta: blk.norm1B, mean: nil, rstd: nil, rows: M, dim: D, eps: eps) }
-            prof.measure(.qkv) { Linear.forward(ln, weight: blk.qkvW, bias: blk.qkvB, qkv, rows: M, inF: D, outF: 3 * D) }
+            prof.measure(.qkv) { linear(r?.qkv, ln, weight: blk.qkvW, bias: blk.qkvB, qkv, rows: M, inF: D, outF: 3 * D) }
             prof.measure(.attention) { Attention.forward(qkv: qkv, out: att, probs: nil, batch: batch, tokens: T, width: D, heads: c.heads) }
-            prof.measure(.projection) { Linear.forward(att, weight: blk.projW, bias: blk.projB, x, rows: M, inF: D, outF: D, accumulate: true) }
+            prof.measure(.projection) { linear(r?.proj, att, weight: blk.projW, bias: blk.projB, x, rows: M, inF: D, outF: D, accumulate: true) }
             prof.measure(.layerNorm) { LayerNorm.forward(x, ln, gamma: blk.norm2W, beta: blk.norm2B, mean: nil, rstd: nil, rows: M, dim: D, eps: eps) }
-            prof.measure(.fc1) { Linear.forward(ln, weight: blk.fc1W, bias: blk.fc1B, h, rows: M, inF: D, outF: F, epilogue: .gelu) }
-            prof.measure(.fc2) { Linear.forward(h, weight: blk.fc2W, bias: blk.fc2B, x, rows: M, inF: F, outF: D, accumulate: true) }
+            prof.measure(.fc1) { linear(r?.fc1, ln, weight: blk.fc1W, bias: blk.fc1B, h, rows: M, inF: D, outF: F, epilogue: .gelu) }
+            prof.measure(.fc2) { linear(r?.fc2, h, weight: blk.fc2W, bias: blk.fc2B, x, rows: M, inF: F, outF: D, accumulate: true) }
         }
         // The last block only has to produce the CLS rows: every token's keys and values, but
         // attention for the CLS query alone, and the projection, MLP and final norm on B rows
         // instead of B*T (each is per row). Same embedding, 6.4% fewer FLOPs for `.tiny`
         // (``ViTConfiguration/embeddingFLOPs``). A configuration has at least one block.
         let blk = w.blocks[c.depth - 1]
+        let r = red?.blocks[c.depth - 1]
         let cls = ws.cls.pointer, clsLN = ws.clsLN.pointer, clsAtt = ws.clsAtt.pointer
         prof.measure(.layerNorm) { LayerNorm.forward(x, ln, gamma: blk.norm1W, beta: blk.norm1B, mean: nil, rstd: nil, rows: M, dim: D, eps: eps) }
-        prof.measure(.qkv) { Linear.forward(ln, weight: blk.qkvW, bias: blk.qkvB, qkv, rows: M, inF: D, outF: 3 * D) }
+        prof.measure(.qkv) { linear(r?.qkv, ln, weight: blk.qkvW, bias: blk.qkvB, qkv, rows: M, inF: D, outF: 3 * D) }
         prof.measure(.attention) { Attention.forwardFirstQuery(qkv: qkv, out: clsAtt, batch: batch, tokens: T, width: D, heads: c.heads) }
         for b in 0..<batch { (cls + b * D).update(from: x + b * T * D, count: D) }
-        prof.measure(.projection) { Linear.forward(clsAtt, weight: blk.projW, bias: blk.projB, cls, rows: batch, inF: D, outF: D, accumulate: true) }
+        prof.measure(.projection) { linear(r?.proj, clsAtt, weight: blk.projW, bias: blk.projB, cls, rows: batch, inF: D, outF: D, accumulate: true) }
         prof.measure(.layerNorm) { LayerNorm.forward(cls, clsLN, gamma: blk.norm2W, beta: blk.norm2B, mean: nil, rstd: nil, rows: batch, dim: D, eps: eps) }
-        prof.measure(.fc1) { Linear.forward(clsLN, weight: blk.fc1W, bias: blk.fc1B, h, rows: batch, inF: D, outF: F, epilogue: .gelu) }
-        prof.measure(.fc2) { Linear.forward(h, weight: blk.fc2W, bias: blk.fc2B, cls, rows: batch, inF: F, outF: D, accumulate: true) }
+        prof.measure(.fc1) { linear(r?.fc1, clsLN, weight: blk.fc1W, bias: blk.fc1B, h, rows: batch, inF: D, outF: F, epilogue: .gelu) }
+        prof.measure(.fc2) { linear(r?.fc2, h, weight: blk.fc2W, bias: blk.fc2B, cls, rows: batch, inF: F, outF: D, accumulate: true) }
         prof.measure(.layerNorm) { LayerNorm.forward(cls, out, gamma: w.normW, beta: w.normB, mean: nil, rstd: nil, rows: batch, dim: D, eps: eps) }
+    }
+
+    /// One linear layer: the oneDNN one when there is one (``precision`` not fp32), else OpenBLAS.
+    /// A oneDNN layer that cannot make a primitive for a new row count runs this call in fp32.
+    @inline(__always)
+    private func linear(_ reduced: InferenceLinear?, _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                        _ y: UnsafeMutablePointer<Float>, rows: Int, inF: Int, outF: Int, accumulate: Bool = false,
+                        epilogue: Linear.Epilogue = .none) {
+        if let reduced {
+            do { try reduced.run(x, rows: rows, y); return } catch { self.reduced?.fallbacks += 1 }
+        }
+        Linear.forward(x, weight: weight, bias: bias, y, rows: rows, inF: inF, outF: outF, accumulate: accumulate, epilogue: epilogue)
     }
 
     /// Embeds images given as an array of `batch * C * S * S` planar floats; returns `[batch * D]`.

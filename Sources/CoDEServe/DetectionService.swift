@@ -18,9 +18,13 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var timeout: Double
     /// Threads that decode images.
     public var decodeThreads: Int
+    /// The number format of the encoder's linear layers (fp32 unless asked; a precision the CPU
+    /// cannot run falls back to fp32, which `GET /v1/model` reports).
+    public var precision: InferencePrecision
 
     public init(batch: BatchPolicy = .init(), maxBodyBytes: Int = 32 << 20, maxImages: Int = 32, maxPixels: Int = 50_000_000,
-                timeout: Double = 30, decodeThreads: Int = Threading.count) {
+                timeout: Double = 30, decodeThreads: Int = Threading.count, precision: InferencePrecision = .fp32) {
+        self.precision = precision
         self.batch = batch
         self.maxBodyBytes = maxBodyBytes
         self.maxImages = maxImages
@@ -73,7 +77,7 @@ public final class DetectionService: @unchecked Sendable {
     /// failure the state becomes `failed` (readyz says why) and the error is rethrown.
     public func load(_ directory: ModelDirectory) throws {
         do {
-            let model = try ServiceModel(directory: directory, limits: configuration.imageLimits)
+            let model = try ServiceModel(directory: directory, limits: configuration.imageLimits, precision: configuration.precision)
             let queue = BatchQueue(embedders: model.embedders, policy: configuration.batch, metrics: metrics)
             lock.withLock { _state = .ready(model, queue) }
         } catch {

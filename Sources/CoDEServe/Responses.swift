@@ -11,6 +11,12 @@ public struct ModelInfo: Codable, Sendable, Equatable {
         public var sha256: String
         public var imageSize: Int
         public var embeddingDimension: Int
+        /// The precision of the encoder's linear layers in use: fp32, bf16 or int8.
+        public var precision: String
+        /// The precision `code-serve --precision` asked for.
+        public var requestedPrecision: String
+        /// Why ``precision`` is not ``requestedPrecision`` (absent when it is).
+        public var precisionNote: String?
     }
 
     public struct ClassifierInfo: Codable, Sendable, Equatable {

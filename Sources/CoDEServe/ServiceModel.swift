@@ -24,16 +24,17 @@ public final class ServiceModel: @unchecked Sendable {
 
     /// Loads the encoder and all classifiers of `directory`. Throws if the encoder cannot be
     /// loaded, if the directory holds no classifier, or a classifier does not fit the encoder.
-    public init(directory: ModelDirectory, limits: ImageLimits) throws {
+    public init(directory: ModelDirectory, limits: ImageLimits, precision: InferencePrecision = .fp32) throws {
         self.directory = directory
         let vit = try ViT.load(from: directory.url)
         model = vit
+        let choice = vit.setPrecision(precision)
         var detectors: [String: Detector] = [:]
         // One embedder per layout (both, so /v1/embed can serve either), all sharing the encoder.
         var embedders: [CropLayout: Embedder] = [:]
         for layout in CropLayout.allCases { embedders[layout] = Embedder(model: vit, limits: limits, crops: layout) }
         var infos: [ModelInfo.ClassifierInfo] = []
-        var warnings: [String] = []
+        var warnings: [String] = choice.fallbackWarning.map { [$0] } ?? []
         // The encoder's identity as the tools compute and record it (code-embed, code-fit).
         let encoderSHA256 = try EncoderIdentity.sha256(modelAt: directory.url)
         for kind in ClassifierKind.allCases {
@@ -80,7 +81,8 @@ public final class ServiceModel: @unchecked Sendable {
         info = ModelInfo(
             encoder: .init(name: directory.url.lastPathComponent, path: directory.url.path, file: EncoderIdentity.weightsFile(directory.url).lastPathComponent,
                            sha256: encoderSHA256,
-                           imageSize: c.imageSize, embeddingDimension: c.width),
+                           imageSize: c.imageSize, embeddingDimension: c.width,
+                           precision: choice.used.rawValue, requestedPrecision: choice.requested.rawValue, precisionNote: choice.reason),
             classifiers: infos, defaultClassifier: defaultClassifier,
             summary: card.summary, limitations: card.limitations)
     }

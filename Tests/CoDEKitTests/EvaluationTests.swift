@@ -37,7 +37,7 @@ import _CoDETestSupport
         #expect(csv.contains("none,genA,2,0.5,0.75,0.75") && csv.contains("none,overall,8,0.75,0.875,\(11.0 / 12)") && csv.contains("none,errors,1,,,"))
         let json = EvaluationOutput.json([m], context: EvaluationContext(model: "m", classifier: "linear", data: "d"))
         #expect(json.contains("\"genB\":{\"count\":2,\"accuracy\":1.0,\"auc\":1.0,\"ap\":1.0}"))
-        #expect((try? StrictJSON.parseObject(Data(json.utf8)))?.map(\.0) == ["model", "classifier", "data", "threshold", "transform_seed", "crops", "conditions"])
+        #expect((try? StrictJSON.parseObject(Data(json.utf8)))?.map(\.0) == ["model", "classifier", "data", "threshold", "transform_seed", "crops", "precision", "conditions"])
     }
 
     /// The transform of image i depends on (seed, i) only; every family and grid value occurs;

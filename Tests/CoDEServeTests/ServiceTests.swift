@@ -151,6 +151,20 @@ import _CoDETestSupport
             #expect(info.classifiers.map(\.defaultThreshold) == [0.5, nil, 0])
             #expect(info.defaultClassifier == "linear")
             #expect(info.summary == nil && info.limitations.isEmpty)  // this directory has no model card
+            #expect(info.encoder.precision == "fp32" && info.encoder.requestedPrecision == "fp32" && info.encoder.precisionNote == nil)
+        }
+    }
+
+    /// `--precision bf16` (ServiceConfiguration.precision): /v1/model reports the precision in use.
+    @Test func modelInfoPrecision() async throws {
+        let ws = try ServiceWorkspace()
+        let service = try ws.service(.init(decodeThreads: 2, precision: .bf16))
+        try await ServiceWorkspace.app(service).test(.router) { client in
+            let r = try await client.execute(uri: "/v1/model", method: .get)
+            let info = try HTTP.decode(ModelInfo.self, r)
+            #expect(info.encoder.requestedPrecision == "bf16")
+            // bf16 where this CPU runs it natively, else fp32 with the reason.
+            #expect(info.encoder.precision == "bf16" || (info.encoder.precision == "fp32" && info.encoder.precisionNote != nil), "\(info.encoder)")
         }
     }
 
