@@ -138,6 +138,7 @@ struct CodeEmbed: ParsableCommand {
                 settings.add("--batch-size", batchSize)
                 settings.add("--model (encoder SHA-256)", sha, key: "encoder_sha256")
                 settings.add("--crops", crops.rawValue)
+                settings.add("--precision", embedder.precision.rawValue, absentMeans: "fp32")
                 settings.add("--format", format.rawValue)
                 settings.add("--label", label ?? (data != nil ? "(each sample's, from --data)" : "(none)"))
                 let sink = try RowSink(path: output, header: header, resume: resume, settings: output == nil ? nil : settings) { line in

@@ -115,6 +115,7 @@ extension ResumeSettings {
         s.add("--classifier (SHA-256)", try SHA256.hex(ofFile: model.classifierURL(classifier)), key: "classifier_sha256")
         s.add("--threshold", d.threshold.map { "\($0)" } ?? "(the classifier's own)")
         s.add("--crops", d.embedder.crops.rawValue)
+        s.add("--precision", d.embedder.precision.rawValue, absentMeans: "fp32")
         return s
     }
 }

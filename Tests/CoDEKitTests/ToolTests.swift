@@ -398,6 +398,18 @@ struct StreamingToolTests {
         #expect(other.status == 2, "\(other.stderr)")
         #expect(other.stderr.contains("out.csv.partial was written with --batch-size 1, this run has --batch-size 2; rerun with --batch-size 1 or remove out.csv.partial"),
                 "\(other.stderr)")
+        // The precision the rows were computed in is a setting too (the one used, after any fallback).
+        let bf16 = try Tool.run(tool, args + ["--precision", "bf16", "--resume"] + inputs, cwd: ws)
+        if bf16.stderr.contains("--precision bf16 unavailable, using fp32") {
+            // No native bf16 here: the run is fp32, as the partial was, so the resume goes through.
+            #expect(bf16.status == 0, "\(bf16.stderr)")
+            #expect(try String(contentsOf: ws.appendingPathComponent("out.csv"), encoding: .utf8) == expected.joined(separator: "\n") + "\n")
+            return
+        } else {
+            #expect(bf16.status == 2, "\(bf16.stderr)")
+            #expect(bf16.stderr.contains("out.csv.partial was written with --precision fp32, this run has --precision bf16; rerun with --precision fp32 or remove out.csv.partial"),
+                    "\(bf16.stderr)")
+        }
         let r = try Tool.run(tool, args + ["--resume"] + inputs, cwd: ws)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try String(contentsOf: ws.appendingPathComponent("out.csv"), encoding: .utf8) == expected.joined(separator: "\n") + "\n")
