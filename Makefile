@@ -171,6 +171,7 @@ bench-versus: deps $(VENV)/.done
 	rm -rf $(BENCH_DIR)/versus && mkdir -p $(BENCH_DIR)/versus
 	for r in $$(seq 1 $(ROUNDS)); do \
 	  $(BIN)/code-bench --threads 2 --repeats 5 --training --output $(BENCH_DIR)/versus/codekit-$$r.json > /dev/null && \
+	  $(BIN)/code-bench --threads 2 --repeats 3 --precisions --output $(BENCH_DIR)/versus/codekit-prec-$$r.json > /dev/null && \
 	  $(VENV)/bin/python Benchmarks/peers/vit_peers.py --threads 2 --repeats 5 --output $(BENCH_DIR)/versus/peers-$$r.json > /dev/null 2>&1 || exit 1; \
 	  echo "round $$r of $(ROUNDS) done"; \
 	done

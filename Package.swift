@@ -91,7 +91,7 @@ let package = Package(
         .executableTarget(name: "code-serve", dependencies: ["CoDEServe", "CoDEKit", argumentParser], path: "Examples/code-serve"),
 
         // MARK: Benchmarks
-        .executableTarget(name: "code-bench", dependencies: ["CoDEKit", argumentParser], path: "Benchmarks/code-bench"),
+        .executableTarget(name: "code-bench", dependencies: ["CoDEKit", "CoDEOneDNN", argumentParser], path: "Benchmarks/code-bench"),
         .executableTarget(
             name: "code-bench-classifiers", dependencies: ["CoDEClassifiers", "CoDECore", argumentParser],
             path: "Benchmarks/classifiers", exclude: ["sklearn_peer.py"]

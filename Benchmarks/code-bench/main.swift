@@ -8,6 +8,7 @@
 // repeats, after a warm-up. Prints a table and writes JSON.
 import ArgumentParser
 import CoDEKit
+import CoDEOneDNN
 import Foundation
 
 struct GemmShape {
@@ -330,6 +331,15 @@ struct CodeBench: ParsableCommand {
                 }.joined(separator: ", "))
             }
             print("  ms per layer kind: " + parts.joined(separator: "; "))
+            // The bf16 ceiling, measured like the fp32 sgemm-bound one: the forward's GEMMs alone,
+            // each timed the way the bf16 model runs it (the linear layers as InferenceLinear bf16
+            // matmuls, input conversion included, no post-op; the patch embedding and attention
+            // GEMMs stay fp32 sgemm, as in the model), summed over one forward.
+            let ceiling = try bf16Ceiling(batch: B, config: c)
+            row["bf16_ceiling_images_per_second"] = ceiling
+            row["fp32_ceiling_images_per_second"] = try fp32Ceiling(batch: B, config: c)
+            print(String(format: "  ceilings: fp32 sgemm-bound %.1f img/s, bf16 %.1f img/s; bf16 forward at %.1f%% of its ceiling",
+                         row["fp32_ceiling_images_per_second"] as! Double, ceiling, 100 * median(speeds[1]) / ceiling))
             results.append(row)
         }
         let json: [String: Any] = ["threads": threads, "repeats": repeats, "precisions": choices, "forward": results,
@@ -339,6 +349,35 @@ struct CodeBench: ParsableCommand {
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]), to: url)
         print("wrote \(output)")
     }
+
+    /// Seconds per forward of batch `B` if it did nothing but its GEMMs, each shape timed alone
+    /// (one ~50 ms sample each), with `bf16` the linear layers through oneDNN.
+    func gemmSeconds(batch B: Int, config c: ViTConfiguration, bf16: Bool) throws -> Double {
+        let linear: Set<String> = ["qkv", "proj", "fc1", "fc2", "CLS proj", "CLS fc1", "CLS fc2"]
+        var seconds = 0.0
+        let context = bf16 ? try OneDNNContext() : nil
+        for s in shapes(batch: B, config: c) {
+            if let context, linear.contains(s.name) {
+                let w = FloatBuffer(fixtureUniform(seed: 2, count: s.n * s.k)), x = FloatBuffer(fixtureUniform(seed: 1, count: s.m * s.k))
+                let y = FloatBuffer(count: s.m * s.n)
+                let layer = try InferenceLinear(context: context, weights: w.pointer, bias: nil, outF: s.n, inF: s.k, operands: .bf16, probeRows: s.m)
+                for _ in 0..<2 { try layer.run(x.pointer, rows: s.m, y.pointer) }
+                var err: (any Error)?
+                let once = time { do { try layer.run(x.pointer, rows: s.m, y.pointer) } catch { err = error } }
+                let inner = max(1, Int(0.05 / max(once, 1e-6)))
+                let t = time { for _ in 0..<inner { do { try layer.run(x.pointer, rows: s.m, y.pointer) } catch { err = error } } } / Double(inner)
+                if let err { throw err }
+                seconds += t * Double(s.perBatch)
+            } else {
+                let probe = GemmProbe(s, batch: B, heads: c.heads)
+                seconds += s.flops * Double(s.perBatch) / (probe.sample() * 1e9)  // as paired() counts the fp32 ceiling
+            }
+        }
+        return seconds
+    }
+
+    func bf16Ceiling(batch B: Int, config c: ViTConfiguration) throws -> Double { Double(B) / (try gemmSeconds(batch: B, config: c, bf16: true)) }
+    func fp32Ceiling(batch B: Int, config c: ViTConfiguration) throws -> Double { Double(B) / (try gemmSeconds(batch: B, config: c, bf16: false)) }
 
     func runForwards(_ n: Int) {
         let model = ViT(configuration: .tiny, seed: 0), B = 32
