@@ -42,7 +42,7 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
-        // oneDNN 2.6 (bf16 matmul); only CoDEOneDNN and code-bench-bf16 link it.
+        // oneDNN 2.6 (bf16 matmul); only CoDEOneDNN wraps it (bf16 training in CoDEModel, code-bench-bf16).
         .systemLibrary(name: "COneDNN", providers: [.apt(["libdnnl-dev"])]),
         // Open MPI for data-parallel training; only CoDEMPI (and the tools) link it.
         .systemLibrary(
@@ -60,7 +60,7 @@ let package = Package(
         // MARK: Library modules
         .target(name: "CoDECore", dependencies: ["COpenBLAS", "CKernels", logging]),
         .target(name: "CoDEImage", dependencies: ["CoDECore", "CCodecs", logging]),
-        .target(name: "CoDEModel", dependencies: ["CoDECore"]),
+        .target(name: "CoDEModel", dependencies: ["CoDECore", "CoDEOneDNN"]),
         .target(name: "CoDEAugment", dependencies: ["CoDECore", "CoDEImage"]),
         .target(name: "CoDEContrastive", dependencies: ["CoDECore"]),
         .target(name: "CoDEClassifiers", dependencies: ["CoDECore"]),

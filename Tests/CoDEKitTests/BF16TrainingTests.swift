@@ -1,0 +1,92 @@
+import CoDEKit
+import Foundation
+import Testing
+import _CoDETestSupport
+
+/// bf16 mixed-precision training (``TrainingPrecision/bf16``) against PyTorch autograd on the
+/// tiny ViT with every linear layer's three GEMMs on bf16-rounded operands and fp32 accumulation
+/// (Tests/Fixtures/model/bf16-training-gradients.safetensors from make_bf16_fixtures.py).
+///
+/// That reference is chaotic: bf16 rounding turns fp32 rounding differences into whole bf16
+/// steps, so the fixture script measured its own gradient moving by 1.7e-3 relative L2 when the
+/// inputs move by 1e-7, against 9.9e-3 between the fp32 and the bf16 gradient (the script's
+/// "measurements" metadata). CoDEKit sums in another order than PyTorch, so it cannot match to
+/// fp32 precision; the bounds below are set from what this test measured (it prints them) with
+/// headroom, and every tensor must be closer to the bf16 reference than the fp32 gradient is.
+@Suite(.enabled(if: TrainingPrecision.bf16Support.native, "this CPU has no native bf16; Trainer falls back to fp32"))
+struct BF16TrainingTests {
+    static let config = TrainingTests.config
+    static let B = TrainingTests.B
+
+    func trainer(microBatch: Int, keepActivations: Bool = false, precision: TrainingPrecision = .bf16) throws -> Trainer {
+        let m = try ViT.load(from: Fixtures.url("model/tiny-timm.safetensors"), configuration: Self.config)
+        let schedule = CosineSchedule(baseLR: 2e-3, totalSteps: 10, warmupSteps: 3, warmupStartLR: 1e-5, minLR: 1e-5)
+        let cfg = TrainerConfiguration(microBatch: microBatch, schedule: schedule, adamW: AdamWConfiguration(weightDecay: 0.05), clipNorm: 1.0,
+                                       keepActivations: keepActivations, precision: precision)
+        return Trainer(model: m, configuration: cfg, seed: 1)
+    }
+
+    static func relL2(_ a: [Float], _ b: [Float]) -> Double {
+        var d = 0.0, n = 0.0
+        for i in a.indices { let x = Double(a[i]) - Double(b[i]); d += x * x; n += Double(b[i]) * Double(b[i]) }
+        return (d / n).squareRoot()
+    }
+
+    /// Micro-batches 3, 2, 1 take the gradient cache (whose loss comes from a separate forward,
+    /// which must be bf16 too: the fp32 loss parts are 4e-4 away, the bound is 3e-5); (3, kept)
+    /// keeps all activations.
+    @Test(arguments: [(3, false), (2, false), (1, false), (3, true)])
+    func gradientsMatchBF16Autograd(microBatch: Int, keepActivations: Bool) throws {
+        let ref = try Fixtures.open("model/bf16-training-gradients.safetensors")
+        let t = try trainer(microBatch: microBatch, keepActivations: keepActivations)
+        #expect(t.precision == .bf16 && t.precisionNote == nil)
+        let r = try t.computeGradients(batch: Self.B, views: TrainingTests.source(TrainingTests.groups(step: 0)))
+        let loss = try ref.doubles("loss"), loss32 = try ref.doubles("fp32.loss")
+        var worstLoss = 0.0
+        for (i, v) in [r.total, r.lRealGlobal, r.lRealLocal, r.lFakeGlobal, r.lFakeLocal].enumerated() {
+            let e = abs(v - loss[i]) / abs(loss[i])
+            worstLoss = max(worstLoss, e)
+            #expect(e < 3e-5, "loss part \(i): \(v) vs bf16 \(loss[i]) (fp32 \(loss32[i]))")
+        }
+        var mine = [Float](), theirs = [Float](), fp32 = [Float]()
+        var worstRatio = 0.0
+        for s in t.model.layout.specs {
+            let a = t.gradients.array(s.range), b = try ref.floats("grad." + s.name), c = try ref.floats("fp32.grad." + s.name)
+            let dMine = Self.relL2(a, b), dFP32 = Self.relL2(c, b)
+            worstRatio = max(worstRatio, dMine / dFP32)
+            #expect(dMine < dFP32, "\(s.name): \(dMine) from the bf16 reference, the fp32 gradient is \(dFP32)")
+            mine += a; theirs += b; fp32 += c
+        }
+        let whole = Self.relL2(mine, theirs), fromFP32 = Self.relL2(mine, fp32)
+        print(String(format: "bf16 micro-batch %d kept %@: loss parts max rel %.2e, gradient rel L2 %.2e to bf16 ref, %.2e to fp32 ref (bf16 ref to fp32 ref %.2e), worst tensor ratio %.2f",
+                     microBatch, "\(keepActivations)", worstLoss, whole, fromFP32, Self.relL2(fp32, theirs), worstRatio))
+        #expect(whole < 4e-3, "whole gradient: \(whole) relative L2")
+        // The bf16 path really ran: its gradient is about as far from fp32 as the reference's.
+        #expect(fromFP32 > 5e-3, "gradient \(fromFP32) from the fp32 one")
+    }
+
+    /// bf16 is deterministic: the gradient cache (two forwards) equals keeping the activations.
+    @Test func gradientCacheEqualsKeptActivations() throws {
+        let groups = TrainingTests.groups(step: 0)
+        let a = try trainer(microBatch: 3), b = try trainer(microBatch: 3, keepActivations: true)
+        let ra = try a.computeGradients(batch: Self.B, views: TrainingTests.source(groups))
+        let rb = try b.computeGradients(batch: Self.B, views: TrainingTests.source(groups))
+        #expect(ra.total == rb.total)
+        #expect(a.gradients.array() == b.gradients.array())
+    }
+
+    /// The checkpoint records the precision; a run may resume in the other one.
+    @Test func checkpointRecordsPrecision() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bf16-ckpt-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let t = try trainer(microBatch: 3)
+        _ = try t.step(batch: Self.B, views: TrainingTests.source(TrainingTests.groups(step: 0)))
+        try t.save(to: dir)
+        let resumed = try trainer(microBatch: 3, precision: .fp32)
+        #expect(resumed.restoredPrecision == nil)
+        try resumed.restore(from: dir)
+        #expect(resumed.restoredPrecision == .bf16 && resumed.precision == .fp32 && resumed.step == 1)
+        _ = try resumed.step(batch: Self.B, views: TrainingTests.source(TrainingTests.groups(step: 1)))
+        #expect(resumed.step == 2)
+    }
+}
