@@ -212,6 +212,7 @@ $(VENV)/.done: Tests/Fixtures/requirements.txt
 # Regenerates every committed test fixture (needs the venv).
 fixtures: $(VENV)/.done
 	$(VENV)/bin/python Tests/Fixtures/make_model_fixtures.py
+	$(VENV)/bin/python Tests/Fixtures/make_bf16_fixtures.py
 	$(VENV)/bin/python Tests/Fixtures/make_contrastive_fixtures.py
 	$(VENV)/bin/python Tests/Fixtures/make_classifier_fixtures.py
 	$(VENV)/bin/python Tests/Fixtures/make_augment_fixtures.py

@@ -166,11 +166,13 @@ struct CodeTrain: ParsableCommand {
                        "weight_decay": Double(weightDecay), "clip_norm": Double(clipNorm), "max_ops": maxOps, "roll": roll, "seed": Double(seed),
                        "threads": Threading.count, "ranks": comm.size, "kernel": BLAS.kernelSelection, "kernel_advice": BLAS.kernelAdvice ?? "", "init_from": initFrom ?? "random (seed)",
                        "precision": trainer.precision.rawValue]
+                      .merging(trainer.precisionNote.map { ["precision_note": $0] } ?? [:]) { a, _ in a }
                       // The default objective's log keeps its old fields only.
                       .merging(trainingObjective == .code ? [:] : ["objective": objective]) { a, _ in a })
         } else {
             // The precision may change between resumed chunks; the log says when it does.
             var entry: [String: Any] = ["event": "resume", "step": trainer.step, "precision": trainer.precision.rawValue]
+            if let note = trainer.precisionNote { entry["precision_note"] = note }
             if let before = trainer.restoredPrecision, before != trainer.precision {
                 entry["precision_before"] = before.rawValue
                 if root { FileHandle.standardError.write(Data("code-train: the checkpoint was trained in \(before.rawValue); continuing in \(trainer.precision.rawValue)\n".utf8)) }

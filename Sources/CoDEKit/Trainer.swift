@@ -144,7 +144,7 @@ public final class Trainer {
         self.configuration = configuration
         if configuration.precision == .bf16 && !TrainingPrecision.bf16Support.native {
             precision = .fp32
-            precisionNote = "this CPU has no native bf16 (oneDNN chose \(TrainingPrecision.bf16Support.implementation) for a bf16 GEMM): training in fp32 instead"
+            precisionNote = "bf16 training needs native bf16 GEMMs, which oneDNN does not offer on this CPU (its bf16 matmul: \(TrainingPrecision.bf16Support.implementation)): training in fp32 instead"
         } else {
             precision = configuration.precision
             precisionNote = nil

@@ -211,7 +211,7 @@ public final class BF16TrainingGEMM {
             let impl = g.implementations.first ?? "unknown"
             return (impl.contains("bf16") || impl.contains("amx"), impl)
         } catch {
-            return (false, "\(error)")
+            return (false, "none: \(error)")
         }
     }
 }

@@ -10,9 +10,12 @@ import _CoDETestSupport
 /// That reference is chaotic: bf16 rounding turns fp32 rounding differences into whole bf16
 /// steps, so the fixture script measured its own gradient moving by 1.7e-3 relative L2 when the
 /// inputs move by 1e-7, against 9.9e-3 between the fp32 and the bf16 gradient (the script's
-/// "measurements" metadata). CoDEKit sums in another order than PyTorch, so it cannot match to
-/// fp32 precision; the bounds below are set from what this test measured (it prints them) with
-/// headroom, and every tensor must be closer to the bf16 reference than the fp32 gradient is.
+/// "measurements" metadata), and its loss parts by 5e-6. CoDEKit sums in another order than
+/// PyTorch, so it cannot match to fp32 precision. Measured here (the test prints it): loss parts
+/// 2.0e-7 from the bf16 reference (the fp32 loss parts are 4.1e-4 away), whole gradient 9.8e-4
+/// relative L2 (fp32's: 9.9e-3), each tensor at most 0.26x as far from the bf16 reference as the
+/// fp32 gradient. Bounds: the reference's own chaos with headroom (1e-5, 3e-3), and each tensor
+/// at most half as far as fp32's.
 @Suite(.enabled(if: TrainingPrecision.bf16Support.native, "this CPU has no native bf16; Trainer falls back to fp32"))
 struct BF16TrainingTests {
     static let config = TrainingTests.config
@@ -33,7 +36,7 @@ struct BF16TrainingTests {
     }
 
     /// Micro-batches 3, 2, 1 take the gradient cache (whose loss comes from a separate forward,
-    /// which must be bf16 too: the fp32 loss parts are 4e-4 away, the bound is 3e-5); (3, kept)
+    /// which must be bf16 too: the fp32 loss parts are 4e-4 away, the bound is 1e-5); (3, kept)
     /// keeps all activations.
     @Test(arguments: [(3, false), (2, false), (1, false), (3, true)])
     func gradientsMatchBF16Autograd(microBatch: Int, keepActivations: Bool) throws {
@@ -46,7 +49,7 @@ struct BF16TrainingTests {
         for (i, v) in [r.total, r.lRealGlobal, r.lRealLocal, r.lFakeGlobal, r.lFakeLocal].enumerated() {
             let e = abs(v - loss[i]) / abs(loss[i])
             worstLoss = max(worstLoss, e)
-            #expect(e < 3e-5, "loss part \(i): \(v) vs bf16 \(loss[i]) (fp32 \(loss32[i]))")
+            #expect(e < 1e-5, "loss part \(i): \(v) vs bf16 \(loss[i]) (fp32 \(loss32[i]))")
         }
         var mine = [Float](), theirs = [Float](), fp32 = [Float]()
         var worstRatio = 0.0
@@ -54,13 +57,13 @@ struct BF16TrainingTests {
             let a = t.gradients.array(s.range), b = try ref.floats("grad." + s.name), c = try ref.floats("fp32.grad." + s.name)
             let dMine = Self.relL2(a, b), dFP32 = Self.relL2(c, b)
             worstRatio = max(worstRatio, dMine / dFP32)
-            #expect(dMine < dFP32, "\(s.name): \(dMine) from the bf16 reference, the fp32 gradient is \(dFP32)")
+            #expect(dMine < 0.5 * dFP32, "\(s.name): \(dMine) from the bf16 reference, the fp32 gradient is \(dFP32)")
             mine += a; theirs += b; fp32 += c
         }
         let whole = Self.relL2(mine, theirs), fromFP32 = Self.relL2(mine, fp32)
         print(String(format: "bf16 micro-batch %d kept %@: loss parts max rel %.2e, gradient rel L2 %.2e to bf16 ref, %.2e to fp32 ref (bf16 ref to fp32 ref %.2e), worst tensor ratio %.2f",
                      microBatch, "\(keepActivations)", worstLoss, whole, fromFP32, Self.relL2(fp32, theirs), worstRatio))
-        #expect(whole < 4e-3, "whole gradient: \(whole) relative L2")
+        #expect(whole < 3e-3, "whole gradient: \(whole) relative L2")
         // The bf16 path really ran: its gradient is about as far from fp32 as the reference's.
         #expect(fromFP32 > 5e-3, "gradient \(fromFP32) from the fp32 one")
     }
