@@ -49,6 +49,7 @@ struct CodeBench: ParsableCommand {
     @Flag(help: "Also measure training: forward + backward + AdamW at micro-batch 32.") var training = false
     @Flag(help: "Instead of the benchmark, time the training step (forward + backward + AdamW at the micro-batch) in fp32 and in bf16 mixed precision, alternating rounds, and report the medians and their ratio.")
     var bf16Training = false
+    @Option(help: ArgumentHelp("Precision of --profile-steps and --serve-training steps.", valueName: "fp32|bf16")) var precision = "fp32"
     @Option(help: "Instead of the benchmark, run this many training steps (forward + backward + AdamW at the micro-batch) and nothing else, for profilers.")
     var profileSteps: Int?
     @Option(help: "Instead of the benchmark, run this many batch-32 forwards (ViT.embed) and nothing else, for profilers.")
@@ -230,9 +231,10 @@ struct CodeBench: ParsableCommand {
 
     /// One training step (forward with caches + backward + AdamW) on fixed inputs at the
     /// micro-batch, with everything it needs allocated once.
-    func makeTrainingStep(_ model: ViT, precision: TrainingPrecision = .fp32) -> () -> Void {
+    func makeTrainingStep(_ model: ViT, precision: TrainingPrecision = .fp32, cache cacheOut: UnsafeMutablePointer<TrainingCache?>? = nil) -> () -> Void {
         let c = model.configuration, B = microBatch
         let cache = TrainingCache(configuration: c, capacity: B, precision: precision)
+        cacheOut?.pointee = cache
         let grads = model.layout.makeBuffer()
         let adam = AdamW(layout: model.layout)
         let input = FloatBuffer(fixtureUniform(seed: 5, count: B * c.imageFloats))
@@ -249,7 +251,7 @@ struct CodeBench: ParsableCommand {
     /// `n` bare training steps at the micro-batch (for `perf record`), with their median time.
     func runTrainingSteps(_ n: Int) {
         let B = microBatch
-        let stepOnce = makeTrainingStep(ViT(configuration: .tiny, seed: 0))
+        let stepOnce = makeTrainingStep(ViT(configuration: .tiny, seed: 0), precision: TrainingPrecision(rawValue: precision) ?? .fp32)
         let times = (0..<n).map { _ in time(stepOnce) }
         print(String(format: "%d training steps at micro-batch %d: median %.3f s = %.1f images/s (element-wise kernels: %@)", n, B, median(times), Double(B) / median(times), VectorMath.kernelVariant as NSString))
     }
@@ -257,7 +259,7 @@ struct CodeBench: ParsableCommand {
     /// Training steps on request, for a driver that alternates them with another framework's in
     /// short bursts so both see the same machine state. Idle between requests (blocked on a read).
     func serveTrainingSteps() {
-        let stepOnce = makeTrainingStep(ViT(configuration: .tiny, seed: 0))
+        let stepOnce = makeTrainingStep(ViT(configuration: .tiny, seed: 0), precision: TrainingPrecision(rawValue: precision) ?? .fp32)
         stepOnce(); stepOnce()
         // Unbuffered writes: the driver waits for each line on a pipe.
         func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
@@ -276,13 +278,19 @@ struct CodeBench: ParsableCommand {
     /// (which one goes first alternates too) so both see the same machine state; the ratio is the
     /// median of the per-round ratios.
     func runBF16Training() throws {
+        OpenMPWaitPolicy.ensurePassive()
         let support = TrainingPrecision.bf16Support
         let passive = ProcessInfo.processInfo.environment["OMP_WAIT_POLICY"] ?? "(unset)"
         print("bf16 training step vs fp32 — ViT-Tiny, micro-batch \(microBatch), \(threads) threads, \(repeats) alternating rounds")
         print("oneDNN bf16 GEMM: \(support.implementation)\(support.native ? "" : " (not native: bf16 would fall back to fp32 in code-train)"); OMP_WAIT_POLICY=\(passive); \(BLAS.kernelSelection)")
         let model = ViT(configuration: .tiny, seed: 0)
-        let steps: [TrainingPrecision: () -> Void] = [.fp32: makeTrainingStep(model, precision: .fp32), .bf16: makeTrainingStep(model, precision: .bf16)]
+        var bf16Cache: TrainingCache?
+        let steps: [TrainingPrecision: () -> Void] = [.fp32: makeTrainingStep(model, precision: .fp32),
+                                                      .bf16: makeTrainingStep(model, precision: .bf16, cache: &bf16Cache)]
         for _ in 0..<2 { steps[.fp32]!(); steps[.bf16]!() }
+        let impls = bf16Cache!.bf16Implementations
+        print("oneDNN implementations of the step's \(impls.count) bf16 GEMM shapes: " +
+              Dictionary(grouping: impls, by: { $0 }).map { "\($0.key) x\($0.value.count)" }.sorted().joined(separator: ", "))
         var times: [TrainingPrecision: [Double]] = [.fp32: [], .bf16: []]
         var ratios: [Double] = []
         for r in 0..<repeats {

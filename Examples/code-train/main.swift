@@ -95,6 +95,8 @@ struct CodeTrain: ParsableCommand {
     }
 
     func run() throws {
+        // bf16 runs its GEMMs on oneDNN, whose OpenMP threads must not spin (OpenMPWaitPolicy).
+        if precision == "bf16" { OpenMPWaitPolicy.ensurePassive() }
         let comm: Communicator
         do { comm = try MPICommunicator.world() } catch { throw fail("cannot join the MPI job: \(error)") }
         if let t = threads { Threading.count = t } else if comm.size > 1 { Threading.count = MPICommunicator.threadsPerLocalRank }

@@ -101,19 +101,16 @@ public final class BF16Matmul {
 
 // MARK: - Training
 
-/// Float to bfloat16 bits over `count` values (round to nearest even, as ``bf16Bits(_:)``),
-/// sixteen at a time. Single-threaded: callers split the range.
+/// Float to bfloat16 bits over `count` values (round to nearest even, as ``bf16Bits(_:)``), in a
+/// branch-free loop the compiler vectorises. Single-threaded: callers split the range.
 public func bf16Convert(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<UInt16>, count n: Int) {
-    var i = 0
-    let raw = UnsafeRawPointer(src)
-    while i + 16 <= n {
-        let b = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<UInt32>.self)
-        var r = (b &+ 0x7FFF &+ ((b &>> 16) & 1)) &>> 16
-        r.replace(with: (b &>> 16) | 0x40, where: (b & 0x7FFF_FFFF) .> 0x7F80_0000)
-        UnsafeMutableRawPointer(dst + i).storeBytes(of: SIMD16<UInt16>(truncatingIfNeeded: r), as: SIMD16<UInt16>.self)
-        i += 16
+    let bits = UnsafeRawPointer(src).assumingMemoryBound(to: UInt32.self)
+    for i in 0..<n {
+        let b = bits[i]
+        let rounded = (b &+ 0x7FFF &+ ((b &>> 16) & 1)) &>> 16
+        let nan = (b & 0x7FFF_FFFF) > 0x7F80_0000
+        dst[i] = UInt16(truncatingIfNeeded: nan ? (b &>> 16) | 0x40 : rounded)
     }
-    while i < n { dst[i] = bf16Bits(src[i]); i += 1 }
 }
 
 /// The GEMMs of bf16 mixed-precision training: `C = op(A) op(B)` or `C += op(A) op(B)` with A and
