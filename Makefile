@@ -15,7 +15,7 @@ VENV ?= .venv
 BENCH_DIR ?= bench-results
 SAMPLES ?= .build/samples
 
-.PHONY: deps test-deps test-browser serve-nginx-check bench-serve build test run samples bench bench-encoder bench-memory bench-detect bench-classifiers bench-images bench-augment bench-peers bench-versus bench-blas-versus bench-interleaved bench-distributed bench-plain-vs-native bench-bf16 test-mpi-hosts fixtures fuzz clean
+.PHONY: deps test-deps test-browser serve-nginx-check bench-serve build test run samples bench bench-encoder bench-memory bench-detect bench-classifiers bench-images bench-augment bench-peers bench-versus bench-blas-versus bench-interleaved bench-distributed bench-plain-vs-native bench-bf16 bench-bf16-training test-mpi-hosts fixtures fuzz clean
 
 # Installs the Debian packages that are missing (apt-get update first, only when something is missing).
 deps:
@@ -202,6 +202,11 @@ bench-plain-vs-native: deps
 bench-bf16: deps
 	$(SWIFT) build $(RELEASE) --product code-bench-bf16
 	$(BIN)/code-bench-bf16 --threads 2 --repeats 9
+
+# bf16 mixed-precision training step against fp32 (ViT-Tiny, micro-batch 32), alternating rounds.
+bench-bf16-training: deps
+	$(SWIFT) build $(RELEASE) --product code-bench
+	$(BIN)/code-bench --bf16-training --threads 2 --repeats 9 --output bench-results/bf16-training.json
 
 # Pinned: the versions the committed fixtures were generated with (Tests/Fixtures/requirements.txt).
 $(VENV)/.done: Tests/Fixtures/requirements.txt
