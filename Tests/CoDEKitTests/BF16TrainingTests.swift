@@ -93,3 +93,51 @@ struct BF16TrainingTests {
         #expect(resumed.step == 2)
     }
 }
+
+@Suite("Tools: code-train --precision")
+struct CodeTrainPrecisionToolTests {
+    func dataset() throws -> URL {
+        let d = try Tool.tempDir()
+        let fm = FileManager.default
+        for sub in ["real", "fake"] { try fm.createDirectory(at: d.appendingPathComponent(sub), withIntermediateDirectories: true) }
+        try fm.copyItem(at: Fixtures.url("images/jpeg_420_223x225.jpg"), to: d.appendingPathComponent("real/a.jpg"))
+        try fm.copyItem(at: Fixtures.url("images/jpeg_422_101x67.jpg"), to: d.appendingPathComponent("real/b.jpg"))
+        try fm.copyItem(at: Fixtures.url("images/jpeg_420_odd_45x31.jpg"), to: d.appendingPathComponent("fake/c.jpg"))
+        try fm.copyItem(at: Fixtures.url("images/png_rgb_227x229.png"), to: d.appendingPathComponent("fake/d.png"))
+        return d
+    }
+
+    func events(_ out: URL) throws -> [[String: Any]] {
+        try String(contentsOf: out.appendingPathComponent("train-log.jsonl"), encoding: .utf8).split(separator: "\n")
+            .map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+    }
+
+    @Test("--precision other than fp32 or bf16 is a usage error (exit 2)")
+    func badPrecision() throws {
+        let r = try Tool.run("code-train", ["--data", "/nonexistent", "--output", "/nonexistent/out", "--precision", "fp16"])
+        #expect(r.status == 2 && r.stderr.contains("--precision must be fp32 or bf16, not 'fp16'"), "\(r.stderr)")
+    }
+
+    /// Without native bf16 (oneDNN limited to AVX2) bf16 falls back to fp32, says so once and
+    /// logs it; resuming that checkpoint in bf16 (where the CPU has it) logs the change.
+    @Test("bf16 falls back to fp32 without native bf16, saying so once; the log records the precision across resumes")
+    func fallbackAndResume() throws {
+        let data = try dataset()
+        let out = data.appendingPathComponent("run")
+        let args = ["--data", data.path, "--output", out.path, "--config", "tiny32", "--epochs", "2", "--pairs-per-batch", "2",
+                    "--micro-batch", "2", "--threads", "1", "--precision", "bf16"]
+        let first = try Tool.run("code-train", args + ["--max-steps", "1"], env: ["ONEDNN_MAX_CPU_ISA": "AVX2"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let lines = first.stderr.components(separatedBy: "\n").filter { $0.contains("training in fp32 instead") }
+        #expect(lines.count == 1 && lines[0].hasPrefix("code-train: bf16 training needs native bf16 GEMMs"), "\(first.stderr)")
+        let start = try events(out).first!
+        #expect(start["event"] as? String == "start" && start["precision"] as? String == "fp32")
+        #expect((start["precision_note"] as? String)?.contains("training in fp32 instead") == true)
+        guard TrainingPrecision.bf16Support.native else { return }
+        let resumed = try Tool.run("code-train", args + ["--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("the checkpoint was trained in fp32; continuing in bf16"), "\(resumed.stderr)")
+        let resume = try events(out).first { $0["event"] as? String == "resume" }
+        #expect(resume?["precision"] as? String == "bf16" && resume?["precision_before"] as? String == "fp32")
+    }
+}
