@@ -15,7 +15,7 @@ VENV ?= .venv
 BENCH_DIR ?= bench-results
 SAMPLES ?= .build/samples
 
-.PHONY: deps test-deps test-browser serve-nginx-check bench-serve build test run samples bench bench-encoder bench-memory bench-detect bench-detect-scale bench-classifiers bench-images bench-augment bench-peers bench-versus bench-blas-versus bench-interleaved bench-distributed bench-plain-vs-native bench-bf16 test-mpi-hosts fixtures fuzz clean
+.PHONY: deps test-deps test-browser serve-nginx-check bench-serve build test run samples bench bench-encoder bench-memory bench-detect bench-detect-scale bench-classifiers bench-images bench-augment bench-peers bench-versus bench-blas-versus bench-interleaved bench-distributed bench-plain-vs-native bench-bf16 bench-bf16-training test-mpi-hosts fixtures fuzz clean
 
 # Installs the Debian packages that are missing (apt-get update first, only when something is missing).
 deps:
@@ -172,6 +172,7 @@ bench-versus: deps $(VENV)/.done
 	for r in $$(seq 1 $(ROUNDS)); do \
 	  $(BIN)/code-bench --threads 2 --repeats 5 --training --output $(BENCH_DIR)/versus/codekit-$$r.json > /dev/null && \
 	  $(BIN)/code-bench --threads 2 --repeats 3 --precisions --output $(BENCH_DIR)/versus/codekit-prec-$$r.json > /dev/null && \
+	  $(BIN)/code-bench --threads 2 --repeats 3 --bf16-training --output $(BENCH_DIR)/versus/codekit-bf16train-$$r.json > /dev/null && \
 	  $(VENV)/bin/python Benchmarks/peers/vit_peers.py --threads 2 --repeats 5 --output $(BENCH_DIR)/versus/peers-$$r.json > /dev/null 2>&1 || exit 1; \
 	  echo "round $$r of $(ROUNDS) done"; \
 	done
@@ -213,6 +214,11 @@ bench-bf16: deps
 	$(SWIFT) build $(RELEASE) --product code-bench-bf16
 	$(BIN)/code-bench-bf16 --threads 2 --repeats 9
 
+# bf16 mixed-precision training step against fp32 (ViT-Tiny, micro-batch 32), alternating rounds.
+bench-bf16-training: deps
+	$(SWIFT) build $(RELEASE) --product code-bench
+	$(BIN)/code-bench --bf16-training --threads 2 --repeats 9 --output bench-results/bf16-training.json
+
 # Pinned: the versions the committed fixtures were generated with (Tests/Fixtures/requirements.txt).
 $(VENV)/.done: Tests/Fixtures/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -223,6 +229,7 @@ $(VENV)/.done: Tests/Fixtures/requirements.txt
 fixtures: $(VENV)/.done
 	$(VENV)/bin/python Tests/Fixtures/make_model_fixtures.py
 	$(VENV)/bin/python Tests/Fixtures/make_precision_fixtures.py
+	$(VENV)/bin/python Tests/Fixtures/make_bf16_fixtures.py
 	$(VENV)/bin/python Tests/Fixtures/make_contrastive_fixtures.py
 	$(VENV)/bin/python Tests/Fixtures/make_classifier_fixtures.py
 	$(VENV)/bin/python Tests/Fixtures/make_augment_fixtures.py

@@ -42,7 +42,7 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
-        // oneDNN 2.6: the bf16/int8 inference layers (CoDEModel, through CoDEOneDNN) and code-bench-bf16.
+        // oneDNN 2.6; only CoDEOneDNN wraps it: the bf16/int8 inference layers and bf16 training (CoDEModel), code-bench-bf16.
         .systemLibrary(name: "COneDNN", providers: [.apt(["libdnnl-dev"])]),
         // Open MPI for data-parallel training; only CoDEMPI (and the tools) link it.
         .systemLibrary(

@@ -48,6 +48,9 @@ struct CodeBench: ParsableCommand {
     @Option(help: "Batch sizes for the forward benchmark.") var batches: [Int] = [1, 32]
     @Option(help: "Write the results as JSON to this file.") var output = "bench-results/encoder.json"
     @Flag(help: "Also measure training: forward + backward + AdamW at micro-batch 32.") var training = false
+    @Flag(help: "Instead of the benchmark, time the training step (forward + backward + AdamW at the micro-batch) in fp32 and in bf16 mixed precision, alternating rounds, and report the medians and their ratio.")
+    var bf16Training = false
+    @Option(help: ArgumentHelp("Precision of --profile-steps and --serve-training steps.", valueName: "fp32|bf16")) var precision = "fp32"
     @Option(help: "Instead of the benchmark, run this many training steps (forward + backward + AdamW at the micro-batch) and nothing else, for profilers.")
     var profileSteps: Int?
     @Option(help: "Instead of the benchmark, run this many batch-32 forwards (ViT.embed) and nothing else, for profilers.")
@@ -231,9 +234,10 @@ struct CodeBench: ParsableCommand {
 
     /// One training step (forward with caches + backward + AdamW) on fixed inputs at the
     /// micro-batch, with everything it needs allocated once.
-    func makeTrainingStep(_ model: ViT) -> () -> Void {
+    func makeTrainingStep(_ model: ViT, precision: TrainingPrecision = .fp32, cache cacheOut: UnsafeMutablePointer<TrainingCache?>? = nil) -> () -> Void {
         let c = model.configuration, B = microBatch
-        let cache = TrainingCache(configuration: c, capacity: B)
+        let cache = TrainingCache(configuration: c, capacity: B, precision: precision)
+        cacheOut?.pointee = cache
         let grads = model.layout.makeBuffer()
         let adam = AdamW(layout: model.layout)
         let input = FloatBuffer(fixtureUniform(seed: 5, count: B * c.imageFloats))
@@ -250,7 +254,7 @@ struct CodeBench: ParsableCommand {
     /// `n` bare training steps at the micro-batch (for `perf record`), with their median time.
     func runTrainingSteps(_ n: Int) {
         let B = microBatch
-        let stepOnce = makeTrainingStep(ViT(configuration: .tiny, seed: 0))
+        let stepOnce = makeTrainingStep(ViT(configuration: .tiny, seed: 0), precision: TrainingPrecision(rawValue: precision) ?? .fp32)
         let times = (0..<n).map { _ in time(stepOnce) }
         print(String(format: "%d training steps at micro-batch %d: median %.3f s = %.1f images/s (element-wise kernels: %@)", n, B, median(times), Double(B) / median(times), VectorMath.kernelVariant as NSString))
     }
@@ -258,7 +262,7 @@ struct CodeBench: ParsableCommand {
     /// Training steps on request, for a driver that alternates them with another framework's in
     /// short bursts so both see the same machine state. Idle between requests (blocked on a read).
     func serveTrainingSteps() {
-        let stepOnce = makeTrainingStep(ViT(configuration: .tiny, seed: 0))
+        let stepOnce = makeTrainingStep(ViT(configuration: .tiny, seed: 0), precision: TrainingPrecision(rawValue: precision) ?? .fp32)
         stepOnce(); stepOnce()
         // Unbuffered writes: the driver waits for each line on a pipe.
         func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
@@ -344,6 +348,39 @@ struct CodeBench: ParsableCommand {
         }
         let json: [String: Any] = ["threads": threads, "repeats": repeats, "precisions": choices, "forward": results,
                                    "omp_wait_policy": env["OMP_WAIT_POLICY"] ?? "", "runtime": ViT.reducedPrecisionRuntime]
+
+    /// The fp32 and the bf16 training step of ViT-Tiny at the micro-batch, in alternating rounds
+    /// (which one goes first alternates too) so both see the same machine state; the ratio is the
+    /// median of the per-round ratios.
+    func runBF16Training() throws {
+        OpenMPWaitPolicy.ensurePassive()
+        let support = TrainingPrecision.bf16Support
+        let passive = ProcessInfo.processInfo.environment["OMP_WAIT_POLICY"] ?? "(unset)"
+        print("bf16 training step vs fp32 — ViT-Tiny, micro-batch \(microBatch), \(threads) threads, \(repeats) alternating rounds")
+        print("oneDNN bf16 GEMM: \(support.implementation)\(support.native ? "" : " (not native: bf16 would fall back to fp32 in code-train)"); OMP_WAIT_POLICY=\(passive); \(BLAS.kernelSelection)")
+        let model = ViT(configuration: .tiny, seed: 0)
+        var bf16Cache: TrainingCache?
+        let steps: [TrainingPrecision: () -> Void] = [.fp32: makeTrainingStep(model, precision: .fp32),
+                                                      .bf16: makeTrainingStep(model, precision: .bf16, cache: &bf16Cache)]
+        for _ in 0..<2 { steps[.fp32]!(); steps[.bf16]!() }
+        let impls = bf16Cache!.bf16Implementations
+        print("oneDNN implementations of the step's \(impls.count) bf16 GEMM shapes: " +
+              Dictionary(grouping: impls, by: { $0 }).map { "\($0.key) x\($0.value.count)" }.sorted().joined(separator: ", "))
+        var times: [TrainingPrecision: [Double]] = [.fp32: [], .bf16: []]
+        var ratios: [Double] = []
+        for r in 0..<repeats {
+            let order: [TrainingPrecision] = r % 2 == 0 ? [.fp32, .bf16] : [.bf16, .fp32]
+            for p in order { times[p]!.append(time(steps[p]!)) }
+            ratios.append(times[.fp32]!.last! / times[.bf16]!.last!)
+            print(String(format: "  round %d: fp32 %.3f s, bf16 %.3f s, x%.2f", r + 1, times[.fp32]!.last!, times[.bf16]!.last!, ratios.last!))
+        }
+        let t32 = median(times[.fp32]!), t16 = median(times[.bf16]!), ratio = median(ratios)
+        print(String(format: "median step: fp32 %.3f s (%.1f images/s), bf16 %.3f s (%.1f images/s); bf16 speed-up x%.2f (median of per-round ratios, range x%.2f-x%.2f)",
+                     t32, Double(microBatch) / t32, t16, Double(microBatch) / t16, ratio, ratios.min()!, ratios.max()!))
+        let json: [String: Any] = ["micro_batch": microBatch, "threads": threads, "repeats": repeats, "implementation": support.implementation,
+                                   "native": support.native, "omp_wait_policy": passive,
+                                   "fp32_seconds": times[.fp32]!, "bf16_seconds": times[.bf16]!, "ratios": ratios,
+                                   "fp32_median_seconds": t32, "bf16_median_seconds": t16, "speedup": ratio]
         let url = URL(fileURLWithPath: output)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]), to: url)
@@ -423,6 +460,8 @@ struct CodeBench: ParsableCommand {
         if let n = profileForwards { return runForwards(n) }
         if serveTraining { return serveTrainingSteps() }
         if precisions { return try runPrecisions() }
+
+        if bf16Training { return try runBF16Training() }
         let c = ViTConfiguration.tiny
         print("CoDEKit encoder benchmark — ViT-Tiny \(c.imageSize)x\(c.imageSize), \(threads) threads, median of \(repeats)")
         print("\(BLAS.kernelSelection); element-wise kernels: \(VectorMath.kernelVariant); \(ProcessInfo.processInfo.activeProcessorCount) cores visible")

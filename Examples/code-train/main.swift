@@ -57,12 +57,17 @@ struct CodeTrain: ParsableCommand {
     var keepActivations = false
     @Option(help: ArgumentHelp("What to train: code (the CoDE objective), global (the two global InfoNCE terms only), global-real (real anchors only), bce (supervised baseline: a linear head with binary cross-entropy on single augmented views). See docs/training-objective.md.", valueName: "code|global|global-real|bce"))
     var objective = "code"
+    @Option(help: ArgumentHelp("What the encoder's linear-layer GEMMs compute in: fp32, or bf16 mixed precision (bf16 operands on oneDNN, fp32 accumulation, fp32 master weights, LayerNorm, attention, loss and AdamW; falls back to fp32, saying so, on a CPU without native bf16). See docs/performance.md.", valueName: "fp32|bf16"))
+    var precision = "fp32"
 
     func validate() throws {
         if !["tiny", "tiny32"].contains(config) && !config.hasSuffix(".json") {
             throw ValidationError("--config must be tiny, tiny32 or a config.json file, not '\(config)'")
         }
         if !["resize-crop", "center-crop"].contains(finalView) { throw ValidationError("--final-view must be resize-crop or center-crop") }
+        if TrainingPrecision(rawValue: precision) == nil {
+            throw ValidationError("--precision must be fp32 or bf16, not '\(precision)'")
+        }
         if TrainingObjective(rawValue: objective) == nil {
             throw ValidationError("--objective must be one of \(TrainingObjective.allCases.map(\.rawValue).joined(separator: ", ")), not '\(objective)'")
         }
@@ -90,6 +95,8 @@ struct CodeTrain: ParsableCommand {
     }
 
     func run() throws {
+        // bf16 runs its GEMMs on oneDNN, whose OpenMP threads must not spin (OpenMPWaitPolicy).
+        if precision == "bf16" { OpenMPWaitPolicy.ensurePassive() }
         let comm: Communicator
         do { comm = try MPICommunicator.world() } catch { throw fail("cannot join the MPI job: \(error)") }
         if let t = threads { Threading.count = t } else if comm.size > 1 { Threading.count = MPICommunicator.threadsPerLocalRank }
@@ -132,8 +139,10 @@ struct CodeTrain: ParsableCommand {
         } catch { throw fail("\(error)") }
         let trainerConfig = TrainerConfiguration(microBatch: microBatch, schedule: schedule, adamW: adamW,
                                                  clipNorm: clipNorm > 0 ? clipNorm : nil, rollAugmentedViews: roll,
-                                                 keepActivations: keepActivations, objective: trainingObjective)
+                                                 keepActivations: keepActivations, objective: trainingObjective,
+                                                 precision: TrainingPrecision(rawValue: precision)!)
         let trainer = Trainer(model: ViT(configuration: vit, seed: seed), configuration: trainerConfig, seed: seed, communicator: comm)
+        if let note = trainer.precisionNote, root { FileHandle.standardError.write(Data("code-train: \(note)\n".utf8)) }
         if let initFrom, !resume {
             do {
                 let start = try ViT.load(from: URL(fileURLWithPath: initFrom))
@@ -157,11 +166,20 @@ struct CodeTrain: ParsableCommand {
                        "config": config, "final_view": finalView, "keep_activations": keepActivations, "epochs": epochs, "pairs_per_batch": pairsPerBatch, "micro_batch": microBatch,
                        "steps_per_epoch": perEpoch, "total_steps": totalSteps, "peak_lr": peak, "warmup_steps": schedule.warmupSteps,
                        "weight_decay": Double(weightDecay), "clip_norm": Double(clipNorm), "max_ops": maxOps, "roll": roll, "seed": Double(seed),
-                       "threads": Threading.count, "ranks": comm.size, "kernel": BLAS.kernelSelection, "kernel_advice": BLAS.kernelAdvice ?? "", "init_from": initFrom ?? "random (seed)"]
+                       "threads": Threading.count, "ranks": comm.size, "kernel": BLAS.kernelSelection, "kernel_advice": BLAS.kernelAdvice ?? "", "init_from": initFrom ?? "random (seed)",
+                       "precision": trainer.precision.rawValue]
+                      .merging(trainer.precisionNote.map { ["precision_note": $0] } ?? [:]) { a, _ in a }
                       // The default objective's log keeps its old fields only.
                       .merging(trainingObjective == .code ? [:] : ["objective": objective]) { a, _ in a })
         } else {
-            log.write(["event": "resume", "step": trainer.step])
+            // The precision may change between resumed chunks; the log says when it does.
+            var entry: [String: Any] = ["event": "resume", "step": trainer.step, "precision": trainer.precision.rawValue]
+            if let note = trainer.precisionNote { entry["precision_note"] = note }
+            if let before = trainer.restoredPrecision, before != trainer.precision {
+                entry["precision_before"] = before.rawValue
+                if root { FileHandle.standardError.write(Data("code-train: the checkpoint was trained in \(before.rawValue); continuing in \(trainer.precision.rawValue)\n".utf8)) }
+            }
+            log.write(entry)
         }
         if comm.size > 1 && root { FileHandle.standardError.write(Data("code-train: \(comm.size) ranks (\(comm.description)), \(Threading.count) threads each\n".utf8)) }
         if let advice = BLAS.kernelAdvice, root { FileHandle.standardError.write(Data("code-train: note: \(advice)\n".utf8)) }

@@ -254,3 +254,23 @@ public enum Interruption {
         }
     }
 }
+
+/// oneDNN's threads (GNU OpenMP in Debian's libdnnl) spin for a while after every parallel
+/// region, on the cores the OpenBLAS and CoDEKit threads need next: with bf16 training on 2
+/// cores that made the bf16 step no faster than fp32 (x0.99 against x1.75 with a passive wait
+/// policy, `code-bench --bf16-training`). libgomp reads `OMP_WAIT_POLICY` once, when it is
+/// loaded, so a tool that is about to use oneDNN sets it and starts itself again.
+public enum OpenMPWaitPolicy {
+    /// Unless `OMP_WAIT_POLICY` is already set (by the user: then it is left alone), sets it to
+    /// `PASSIVE` and replaces the process by a fresh run of the same executable with the same
+    /// arguments (same pid; call it before anything else, e.g. before joining an MPI job). Does
+    /// nothing where the executable's path is not known (`/proc/self/exe`).
+    public static func ensurePassive() {
+        guard ProcessInfo.processInfo.environment["OMP_WAIT_POLICY"] == nil else { return }
+        #if os(Linux)
+        setenv("OMP_WAIT_POLICY", "PASSIVE", 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        // execv returned: it failed; carry on with the spinning default.
+        #endif
+    }
+}

@@ -26,11 +26,17 @@ public struct TrainerConfiguration: Sendable, Equatable {
     /// objective's ``TrainingObjective/views`` are embedded and back-propagated; `bce` adds a
     /// linear head (``Trainer/head``) trained with the encoder.
     public var objective: TrainingObjective
+    /// What the encoder's linear-layer GEMMs compute in: fp32 (default) or bf16 mixed precision
+    /// (``TrainingPrecision/bf16``: bf16 operands, fp32 accumulation, fp32 master weights and
+    /// AdamW). On a CPU without native bf16 the trainer falls back to fp32
+    /// (``Trainer/precision``, ``Trainer/precisionNote``).
+    public var precision: TrainingPrecision
 
     public init(microBatch: Int = 32, schedule: CosineSchedule, adamW: AdamWConfiguration = AdamWConfiguration(),
                 clipNorm: Float? = nil, temperature: Double = 0.1, rollAugmentedViews: Bool = false,
-                keepActivations: Bool = false, objective: TrainingObjective = .code) {
+                keepActivations: Bool = false, objective: TrainingObjective = .code, precision: TrainingPrecision = .fp32) {
         self.objective = objective
+        self.precision = precision
         self.microBatch = microBatch
         self.schedule = schedule
         self.adamW = adamW
@@ -94,9 +100,14 @@ public final class Trainer {
     /// Generator for roll indices (and whatever the caller draws from it); saved with the state.
     public var rng: Xoshiro256
     public let gradients: FloatBuffer
+    /// What the GEMMs actually compute in: ``TrainerConfiguration/precision``, except that bf16
+    /// falls back to fp32 on a CPU without native bf16 (then ``precisionNote`` says so).
+    public let precision: TrainingPrecision
+    /// One line saying why bf16 was asked for but fp32 is used (nil otherwise).
+    public let precisionNote: String?
     /// The micro-batch cache of the gradient-cache path, allocated on first use (steps that keep
     /// all activations never need it).
-    lazy var cache = TrainingCache(configuration: model.configuration, capacity: configuration.microBatch)
+    lazy var cache = TrainingCache(configuration: model.configuration, capacity: configuration.microBatch, precision: precision)
     /// One cache per view group for `B` images, allocated on the first step that uses
     /// ``TrainerConfiguration/keepActivations`` (and again if a later step has more pairs).
     var groupCaches: [TrainingCache] = []
@@ -131,6 +142,13 @@ public final class Trainer {
         self.model = model
         self.communicator = communicator
         self.configuration = configuration
+        if configuration.precision == .bf16 && !TrainingPrecision.bf16Support.native {
+            precision = .fp32
+            precisionNote = "bf16 training needs native bf16 GEMMs, which oneDNN does not offer on this CPU (its bf16 matmul: \(TrainingPrecision.bf16Support.implementation)): training in fp32 instead"
+        } else {
+            precision = configuration.precision
+            precisionNote = nil
+        }
         optimizer = AdamW(layout: model.layout, configuration: configuration.adamW)
         rng = Xoshiro256(seed: seed)
         gradients = model.layout.makeBuffer()
@@ -183,11 +201,13 @@ public final class Trainer {
         // One cache per view group the objective uses, indexed by position in `used`.
         if single && local > 0 && (groupCaches.count != used.count || (groupCaches.first?.capacity ?? 0) < local) {
             groupCaches = []  // release the smaller caches first
-            groupCaches = used.map { _ in TrainingCache(configuration: c, capacity: local) }
+            groupCaches = used.map { _ in TrainingCache(configuration: c, capacity: local, precision: precision) }
         }
         // 1. Embeddings of this rank's rows: the inference path, or (one micro-batch, activations
         //    kept) the training forward whose caches step 3 then uses directly. Then the rows of
-        //    every rank, so each rank holds the whole logical batch.
+        //    every rank, so each rank holds the whole logical batch. In bf16 the loss must come
+        //    from the same bf16 arithmetic as the gradients, so the gradient cache's first pass
+        //    is the (bf16) training forward too.
         var groups = [Embeddings<Float>](repeating: Embeddings(zerosRows: B, dim: D), count: CoDEView.allCases.count)
         let own = FloatBuffer(count: max(1, local * D))
         for (u, v) in used.enumerated() {
@@ -196,6 +216,8 @@ public final class Trainer {
                 try views(v, r, input.pointer)
                 if single {
                     model.forward(input.pointer, batch: r.count, cache: groupCaches[u], into: own.pointer + start * D)
+                } else if precision == .bf16 {
+                    model.forward(input.pointer, batch: r.count, cache: cache, into: own.pointer + start * D)
                 } else {
                     model.embed(input.pointer, batch: r.count, into: own.pointer + start * D)
                 }
@@ -396,6 +418,7 @@ public final class Trainer {
             "codekit.rng": rng.s.map(String.init).joined(separator: ","),
         ]) { a, _ in a })
         optimizer.save(into: &w)
+        w.metadata["codekit.precision"] = precision.rawValue
         if let head, let headOptimizer {
             // Only non-default objectives record themselves, so `code` checkpoints stay as they were.
             w.metadata["codekit.objective"] = configuration.objective.rawValue
@@ -418,6 +441,11 @@ public final class Trainer {
             throw FileWriteError(path: folder.path, reason: "rename failed: \(String(cString: strerror(errno)))")
         }
     }
+
+    /// The precision the state restored by ``restore(from:)`` was trained in (nil before a
+    /// restore; fp32 for checkpoints written before precisions were recorded). Resuming in
+    /// another precision is allowed.
+    public private(set) var restoredPrecision: TrainingPrecision?
 
     /// Restores a state written by ``save(to:metadata:)`` into this trainer (same model shape).
     /// Continuing from it reproduces the uninterrupted run exactly.
@@ -455,9 +483,14 @@ public final class Trainer {
             }
             head.copy(from: newHead)
         }
+        let savedPrecision = state.metadata["codekit.precision"] ?? TrainingPrecision.fp32.rawValue
+        guard let p = TrainingPrecision(rawValue: savedPrecision) else {
+            throw TrainerError.badCheckpoint(path: stateURL.path, reason: "unknown training precision '\(savedPrecision)'")
+        }
         try optimizer.restore(from: state)
         model.parameters.copy(from: loaded.parameters)
         rng = Xoshiro256(state: words)
+        restoredPrecision = p
     }
 }
 

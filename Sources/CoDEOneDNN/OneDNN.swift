@@ -1,6 +1,8 @@
 // The one file that calls oneDNN (COneDNN, Debian libdnnl-dev 2.6): BF16Matmul, a bf16 matmul
 // with fp32 accumulation used by code-bench-bf16; and (MARK: - Inference) InferenceLinear, the
-// bf16 and int8 linear layers of reduced-precision inference (ViT.setPrecision, docs/precision.md).
+// bf16 and int8 linear layers of reduced-precision inference (ViT.setPrecision, docs/precision.md);
+// and (MARK: - Training) BF16TrainingGEMM, the bf16 GEMMs of mixed-precision training
+// (TrainingCache(precision: .bf16), code-train --precision bf16).
 import CoDECore
 import COneDNN
 import Foundation
@@ -555,5 +557,119 @@ public final class InferenceLinear: @unchecked Sendable {
         var r = m.max()
         while i < n { r = max(r, abs(x[i])); i += 1 }
         return r
+    }
+}
+
+// MARK: - Training
+
+/// Float to bfloat16 bits over `count` values (round to nearest even, as ``bf16Bits(_:)``), in a
+/// branch-free loop the compiler vectorises. Single-threaded: callers split the range.
+public func bf16Convert(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<UInt16>, count n: Int) {
+    let bits = UnsafeRawPointer(src).assumingMemoryBound(to: UInt32.self)
+    for i in 0..<n {
+        let b = bits[i]
+        let rounded = (b &+ 0x7FFF &+ ((b &>> 16) & 1)) &>> 16
+        let nan = (b & 0x7FFF_FFFF) > 0x7F80_0000
+        dst[i] = UInt16(truncatingIfNeeded: nan ? (b &>> 16) | 0x40 : rounded)
+    }
+}
+
+/// The GEMMs of bf16 mixed-precision training: `C = op(A) op(B)` or `C += op(A) op(B)` with A and
+/// B bfloat16, row-major with leading dimensions (`op` transposes when asked, as BLAS), fp32
+/// accumulation and fp32 C. One oneDNN matmul primitive per distinct shape, made on first use
+/// and kept. Not thread-safe: one per training cache.
+public final class BF16TrainingGEMM {
+    struct Key: Hashable { let m, n, k, lda, ldb, ldc: Int; let transA, transB, accumulate: Bool }
+    struct Entry { let primitive: dnnl_primitive_t; var a, b, c: dnnl_memory_desc_t }
+    var engine: dnnl_engine_t?
+    var stream: dnnl_stream_t?
+    var primitives: [Key: Entry] = [:]
+    /// The implementation oneDNN chose for each shape made so far, e.g. `brg:avx512_core_amx_bf16`.
+    public private(set) var implementations: [String] = []
+
+    public init() throws {
+        try check(dnnl_engine_create(&engine, dnnl_cpu, 0), "dnnl_engine_create")
+        try check(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue), "dnnl_stream_create")
+    }
+
+    deinit {
+        for e in primitives.values { dnnl_primitive_destroy(e.primitive) }
+        dnnl_stream_destroy(stream)
+        dnnl_engine_destroy(engine)
+    }
+
+    /// `rows x cols` row-major with leading dimension `ld`, read transposed when `trans`.
+    static func desc(_ rows: Int, _ cols: Int, ld: Int, trans: Bool, _ type: dnnl_data_type_t) throws -> dnnl_memory_desc_t {
+        var md = dnnl_memory_desc_t()
+        var dims: [dnnl_dim_t] = [dnnl_dim_t(rows), dnnl_dim_t(cols)]
+        var strides: [dnnl_dim_t] = trans ? [1, dnnl_dim_t(ld)] : [dnnl_dim_t(ld), 1]
+        try check(dnnl_memory_desc_init_by_strides(&md, 2, &dims, type, &strides), "memory_desc_init_by_strides")
+        return md
+    }
+
+    func entry(_ key: Key) throws -> Entry {
+        if let e = primitives[key] { return e }
+        var a = try Self.desc(key.m, key.k, ld: key.lda, trans: key.transA, dnnl_bf16)
+        var b = try Self.desc(key.k, key.n, ld: key.ldb, trans: key.transB, dnnl_bf16)
+        var c = try Self.desc(key.m, key.n, ld: key.ldc, trans: false, dnnl_f32)
+        var desc = dnnl_matmul_desc_t()
+        try check(dnnl_matmul_desc_init(&desc, &a, &b, nil, &c), "dnnl_matmul_desc_init")
+        var attr: dnnl_primitive_attr_t?
+        try check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
+        defer { dnnl_primitive_attr_destroy(attr) }
+        if key.accumulate {
+            var po: dnnl_post_ops_t?
+            try check(dnnl_post_ops_create(&po), "post_ops_create")
+            defer { dnnl_post_ops_destroy(po) }
+            try check(dnnl_post_ops_append_sum(po, 1), "post_ops_append_sum")
+            try check(dnnl_primitive_attr_set_post_ops(attr, po), "primitive_attr_set_post_ops")
+        }
+        var pd: dnnl_primitive_desc_t?
+        try check(dnnl_primitive_desc_create(&pd, &desc, attr, engine, nil), "primitive_desc matmul \(key.m)x\(key.n)x\(key.k)")
+        defer { dnnl_primitive_desc_destroy(pd) }
+        var info: UnsafePointer<CChar>?
+        if dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &info) == dnnl_success, let info {
+            implementations.append(String(cString: info))
+        }
+        var p: dnnl_primitive_t?
+        try check(dnnl_primitive_create(&p, pd), "primitive matmul")
+        let e = Entry(primitive: p!, a: a, b: b, c: c)
+        primitives[key] = e
+        return e
+    }
+
+    /// `C[m, n] (+)= op(A)[m, k] op(B)[k, n]`; A is stored `[m, lda]` (or `[k, lda]` when
+    /// `transA`), B `[k, ldb]` (or `[n, ldb]` when `transB`), C `[m, ldc]`.
+    public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+                     a: UnsafePointer<UInt16>, lda: Int, b: UnsafePointer<UInt16>, ldb: Int,
+                     accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int) throws {
+        var e = try entry(Key(m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, transA: transA, transB: transB, accumulate: accumulate))
+        var ma: dnnl_memory_t?, mb: dnnl_memory_t?, mc: dnnl_memory_t?
+        try check(dnnl_memory_create(&ma, &e.a, engine, UnsafeMutableRawPointer(mutating: a)), "memory A")
+        defer { dnnl_memory_destroy(ma) }
+        try check(dnnl_memory_create(&mb, &e.b, engine, UnsafeMutableRawPointer(mutating: b)), "memory B")
+        defer { dnnl_memory_destroy(mb) }
+        try check(dnnl_memory_create(&mc, &e.c, engine, c), "memory C")
+        defer { dnnl_memory_destroy(mc) }
+        var args = [dnnl_exec_arg_t(arg: codekit_dnnl_arg_src, memory: ma),
+                    dnnl_exec_arg_t(arg: codekit_dnnl_arg_weights, memory: mb),
+                    dnnl_exec_arg_t(arg: codekit_dnnl_arg_dst, memory: mc)]
+        try check(dnnl_primitive_execute(e.primitive, stream, 3, &args), "matmul execute")
+        try check(dnnl_stream_wait(stream), "stream wait")
+    }
+
+    /// What oneDNN runs a bf16 matmul of a training shape with on this CPU (a ViT-Tiny qkv GEMM
+    /// at 64 images), or why it cannot: `native` is true when the implementation uses the CPU's
+    /// bf16 instructions (its name contains `bf16` or `amx`, e.g. `brg:avx512_core_amx_bf16`),
+    /// false for an emulating or reference one (e.g. under `ONEDNN_MAX_CPU_ISA=AVX2`).
+    public static func probe() -> (native: Bool, implementation: String) {
+        do {
+            let g = try BF16TrainingGEMM()
+            _ = try g.entry(Key(m: 12608, n: 576, k: 192, lda: 192, ldb: 192, ldc: 576, transA: false, transB: true, accumulate: true))
+            let impl = g.implementations.first ?? "unknown"
+            return (impl.contains("bf16") || impl.contains("amx"), impl)
+        } catch {
+            return (false, "none: \(error)")
+        }
     }
 }

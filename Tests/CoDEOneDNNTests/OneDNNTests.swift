@@ -34,3 +34,53 @@ import Testing
         #expect(!mm.implementation.isEmpty)
     }
 }
+
+/// The training GEMMs (``BF16TrainingGEMM``): every transpose combination, overwriting and
+/// accumulating, exact on bf16-representable inputs against a Double reference.
+@Suite struct BF16TrainingGEMMTests {
+    @Test(arguments: [(false, false), (false, true), (true, false), (true, true)])
+    func gemmIsExactOnRepresentableInputs(transA: Bool, transB: Bool) throws {
+        let m = 45, n = 23, k = 31
+        let lda = (transA ? m : k) + 3, ldb = (transB ? k : n) + 2, ldc = n + 5
+        let a = (0..<((transA ? k : m) * lda)).map { Float(($0 * 7) % 65 - 32) / 8 }
+        let b = (0..<((transB ? n : k) * ldb)).map { Float(($0 * 11) % 61 - 30) / 8 }
+        let c0 = (0..<(m * ldc)).map { Float(($0 * 5) % 33 - 16) / 4 }
+        func A(_ i: Int, _ p: Int) -> Double { Double(transA ? a[p * lda + i] : a[i * lda + p]) }
+        func B(_ p: Int, _ j: Int) -> Double { Double(transB ? b[j * ldb + p] : b[p * ldb + j]) }
+        var ab = [UInt16](repeating: 0, count: a.count), bb = [UInt16](repeating: 0, count: b.count)
+        a.withUnsafeBufferPointer { s in ab.withUnsafeMutableBufferPointer { bf16Convert(s.baseAddress!, $0.baseAddress!, count: a.count) } }
+        b.withUnsafeBufferPointer { s in bb.withUnsafeMutableBufferPointer { bf16Convert(s.baseAddress!, $0.baseAddress!, count: b.count) } }
+        #expect(ab == a.map(bf16Bits))
+        let g = try BF16TrainingGEMM()
+        for accumulate in [false, true] {
+            var c = c0
+            try c.withUnsafeMutableBufferPointer { cp in
+                try g.gemm(transA: transA, transB: transB, m: m, n: n, k: k, a: ab, lda: lda, b: bb, ldb: ldb,
+                           accumulate: accumulate, c: cp.baseAddress!, ldc: ldc)
+            }
+            for i in 0..<m {
+                for j in 0..<ldc {
+                    guard j < n else { #expect(c[i * ldc + j] == c0[i * ldc + j], "padding untouched"); continue }
+                    let ref = (0..<k).reduce(accumulate ? Double(c0[i * ldc + j]) : 0) { $0 + A(i, $1) * B($1, j) }
+                    #expect(Double(c[i * ldc + j]) == ref, "C[\(i), \(j)] transA \(transA) transB \(transB) accumulate \(accumulate)")
+                }
+            }
+        }
+        print("BF16TrainingGEMM transA \(transA) transB \(transB):", g.implementations)
+    }
+
+    /// The vector conversion agrees with the scalar one on every kind of value.
+    @Test func convertMatchesScalar() {
+        var x: [Float] = [0, -0, 1, -1, .infinity, -.infinity, .nan, -.nan, .leastNonzeroMagnitude, .greatestFiniteMagnitude, 1e-40]
+        x += (0..<1000).map { Float(bitPattern: UInt32(truncatingIfNeeded: $0 &* 2_654_435_761)) }
+        var y = [UInt16](repeating: 0, count: x.count)
+        x.withUnsafeBufferPointer { s in y.withUnsafeMutableBufferPointer { bf16Convert(s.baseAddress!, $0.baseAddress!, count: x.count) } }
+        #expect(y == x.map(bf16Bits))
+    }
+
+    @Test func probeNamesAnImplementation() {
+        let p = BF16TrainingGEMM.probe()
+        print("bf16 training probe:", p)
+        #expect(!p.implementation.isEmpty)
+    }
+}
