@@ -11,6 +11,8 @@
 # passed to all four runs, so each gets the same budget in optimizer steps and pairs; the cheaper
 # objectives embed fewer views per step. Re-running continues unfinished runs (--resume) and
 # skips finished fits and evaluations. BIN (default .build/release) holds the tools; needs jq.
+# BASELINE=DIR adds a first row "baseline": the encoder in DIR (e.g. the --init-from encoder) with
+# no training, its classifiers fitted and evaluated the same way (written to OUT_DIR/baseline).
 set -euo pipefail
 if [ $# -lt 3 ]; then sed -n 2,14p "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
 train=$1 eval_data=$2 out=$3; shift 3
@@ -22,6 +24,14 @@ for t in code-train code-fit code-eval; do
   [ -x "$BIN/$t" ] || { echo "ablation.sh: $BIN/$t not found; build first (make build) or set BIN" >&2; exit 2; }
 done
 mkdir -p "$out"
+if [ -n "${BASELINE:-}" ]; then
+  [ -f "$BASELINE/model.safetensors" ] || { echo "ablation.sh: BASELINE=$BASELINE has no model.safetensors" >&2; exit 2; }
+  if [ ! -f "$out/baseline/model/model.safetensors" ]; then
+    mkdir -p "$out/baseline" && rm -rf "$out/baseline/model.tmp" && mkdir "$out/baseline/model.tmp"
+    cp "$BASELINE"/config.json "$BASELINE"/model.safetensors "$out/baseline/model.tmp/" && mv "$out/baseline/model.tmp" "$out/baseline/model"
+  fi
+  OBJECTIVES="baseline $OBJECTIVES"
+fi
 for o in $OBJECTIVES; do
   run="$out/$o"
   if [ ! -f "$run/model/model.safetensors" ]; then
