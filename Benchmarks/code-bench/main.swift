@@ -348,6 +348,40 @@ struct CodeBench: ParsableCommand {
         }
         let json: [String: Any] = ["threads": threads, "repeats": repeats, "precisions": choices, "forward": results,
                                    "omp_wait_policy": env["OMP_WAIT_POLICY"] ?? "", "runtime": ViT.reducedPrecisionRuntime]
+        let url = URL(fileURLWithPath: output)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try AtomicFile.write(try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]), to: url)
+        print("wrote \(output)")
+    }
+
+    /// Seconds per forward of batch `B` if it did nothing but its GEMMs, each shape timed alone
+    /// (one ~50 ms sample each), with `bf16` the linear layers through oneDNN.
+    func gemmSeconds(batch B: Int, config c: ViTConfiguration, bf16: Bool) throws -> Double {
+        let linear: Set<String> = ["qkv", "proj", "fc1", "fc2", "CLS proj", "CLS fc1", "CLS fc2"]
+        var seconds = 0.0
+        let context = bf16 ? try OneDNNContext() : nil
+        for s in shapes(batch: B, config: c) {
+            if let context, linear.contains(s.name) {
+                let w = FloatBuffer(fixtureUniform(seed: 2, count: s.n * s.k)), x = FloatBuffer(fixtureUniform(seed: 1, count: s.m * s.k))
+                let y = FloatBuffer(count: s.m * s.n)
+                let layer = try InferenceLinear(context: context, weights: w.pointer, bias: nil, outF: s.n, inF: s.k, operands: .bf16, probeRows: s.m)
+                for _ in 0..<2 { try layer.run(x.pointer, rows: s.m, y.pointer) }
+                var err: (any Error)?
+                let once = time { do { try layer.run(x.pointer, rows: s.m, y.pointer) } catch { err = error } }
+                let inner = max(1, Int(0.05 / max(once, 1e-6)))
+                let t = time { for _ in 0..<inner { do { try layer.run(x.pointer, rows: s.m, y.pointer) } catch { err = error } } } / Double(inner)
+                if let err { throw err }
+                seconds += t * Double(s.perBatch)
+            } else {
+                let probe = GemmProbe(s, batch: B, heads: c.heads)
+                seconds += s.flops * Double(s.perBatch) / (probe.sample() * 1e9)  // as paired() counts the fp32 ceiling
+            }
+        }
+        return seconds
+    }
+
+    func bf16Ceiling(batch B: Int, config c: ViTConfiguration) throws -> Double { Double(B) / (try gemmSeconds(batch: B, config: c, bf16: true)) }
+    func fp32Ceiling(batch B: Int, config c: ViTConfiguration) throws -> Double { Double(B) / (try gemmSeconds(batch: B, config: c, bf16: false)) }
 
     /// The fp32 and the bf16 training step of ViT-Tiny at the micro-batch, in alternating rounds
     /// (which one goes first alternates too) so both see the same machine state; the ratio is the
@@ -386,35 +420,6 @@ struct CodeBench: ParsableCommand {
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]), to: url)
         print("wrote \(output)")
     }
-
-    /// Seconds per forward of batch `B` if it did nothing but its GEMMs, each shape timed alone
-    /// (one ~50 ms sample each), with `bf16` the linear layers through oneDNN.
-    func gemmSeconds(batch B: Int, config c: ViTConfiguration, bf16: Bool) throws -> Double {
-        let linear: Set<String> = ["qkv", "proj", "fc1", "fc2", "CLS proj", "CLS fc1", "CLS fc2"]
-        var seconds = 0.0
-        let context = bf16 ? try OneDNNContext() : nil
-        for s in shapes(batch: B, config: c) {
-            if let context, linear.contains(s.name) {
-                let w = FloatBuffer(fixtureUniform(seed: 2, count: s.n * s.k)), x = FloatBuffer(fixtureUniform(seed: 1, count: s.m * s.k))
-                let y = FloatBuffer(count: s.m * s.n)
-                let layer = try InferenceLinear(context: context, weights: w.pointer, bias: nil, outF: s.n, inF: s.k, operands: .bf16, probeRows: s.m)
-                for _ in 0..<2 { try layer.run(x.pointer, rows: s.m, y.pointer) }
-                var err: (any Error)?
-                let once = time { do { try layer.run(x.pointer, rows: s.m, y.pointer) } catch { err = error } }
-                let inner = max(1, Int(0.05 / max(once, 1e-6)))
-                let t = time { for _ in 0..<inner { do { try layer.run(x.pointer, rows: s.m, y.pointer) } catch { err = error } } } / Double(inner)
-                if let err { throw err }
-                seconds += t * Double(s.perBatch)
-            } else {
-                let probe = GemmProbe(s, batch: B, heads: c.heads)
-                seconds += s.flops * Double(s.perBatch) / (probe.sample() * 1e9)  // as paired() counts the fp32 ceiling
-            }
-        }
-        return seconds
-    }
-
-    func bf16Ceiling(batch B: Int, config c: ViTConfiguration) throws -> Double { Double(B) / (try gemmSeconds(batch: B, config: c, bf16: true)) }
-    func fp32Ceiling(batch B: Int, config c: ViTConfiguration) throws -> Double { Double(B) / (try gemmSeconds(batch: B, config: c, bf16: false)) }
 
     func runForwards(_ n: Int) {
         let model = ViT(configuration: .tiny, seed: 0), B = 32
@@ -460,7 +465,6 @@ struct CodeBench: ParsableCommand {
         if let n = profileForwards { return runForwards(n) }
         if serveTraining { return serveTrainingSteps() }
         if precisions { return try runPrecisions() }
-
         if bf16Training { return try runBF16Training() }
         let c = ViTConfiguration.tiny
         print("CoDEKit encoder benchmark — ViT-Tiny \(c.imageSize)x\(c.imageSize), \(threads) threads, median of \(repeats)")
