@@ -27,6 +27,8 @@ def main():
     rounds = []
     for path in sorted(glob.glob(os.path.join(a.folder, "codekit-*.json"))):
         r = path.rsplit("-", 1)[1].split(".")[0]
+        if os.path.basename(path) != f"codekit-{r}.json":
+            continue  # codekit-prec-R.json, codekit-bf16train-R.json: read with round R below
         peer_path = os.path.join(a.folder, f"peers-{r}.json")
         if not os.path.exists(peer_path):
             raise SystemExit(f"versus: {peer_path} is missing (round {r} incomplete)")
