@@ -268,8 +268,11 @@ public enum OpenMPWaitPolicy {
     public static func ensurePassive() {
         guard ProcessInfo.processInfo.environment["OMP_WAIT_POLICY"] == nil else { return }
         #if os(Linux)
+        // exec the executable's own path (not /proc/self/exe, which would make ps, top and pkill
+        // show the process as "exe").
+        guard let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return }
         setenv("OMP_WAIT_POLICY", "PASSIVE", 1)
-        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        execv(path, CommandLine.unsafeArgv)
         // execv returned: it failed; carry on with the spinning default.
         #endif
     }
