@@ -22,7 +22,7 @@ and the relative L2 distance between the fp32 and the bf16 gradient (metadata "m
 """
 import json
 import os
-from functools import partial
+import sys
 
 import numpy as np
 import torch
@@ -34,46 +34,12 @@ import timm
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model")
 torch.set_num_threads(1)
 torch.use_deterministic_algorithms(True)
-MASK = (1 << 64) - 1
 
-# --- Twins of make_model_fixtures.py's helpers (that script also needs transformers). ---------
+# The fixture helpers shared with the other model fixtures (as make_objective_fixtures.py uses them).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import make_model_fixtures as mm  # noqa: E402
 
-def fixture_uniform(seed: int, count: int) -> np.ndarray:
-    """SplitMix64(seed) -> float32 uniform in [-1, 1): identical to CoDECore.fixtureUniform."""
-    out = np.empty(count, dtype=np.float32)
-    with np.errstate(over="ignore"):
-        k = np.arange(1, count + 1, dtype=np.uint64)
-        z = np.uint64(seed & MASK) + k * np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-    out[:] = (z >> np.uint64(40)).astype(np.float64) / 8388608.0 - 1.0
-    return out
-
-
-def timm_vit(img, patch, dim, depth, heads, mlp_ratio, eps):
-    return timm.models.vision_transformer.VisionTransformer(
-        img_size=img, patch_size=patch, embed_dim=dim, depth=depth, num_heads=heads,
-        mlp_ratio=mlp_ratio, qkv_bias=True, num_classes=0, global_pool="token",
-        norm_layer=partial(torch.nn.LayerNorm, eps=eps)).eval()
-
-
-def fill_fixture_weights(model, base_seed):
-    sd = model.state_dict()
-    new = {}
-    for i, n in enumerate(sd.keys()):
-        u = torch.from_numpy(fixture_uniform(base_seed + i, sd[n].numel())).reshape(sd[n].shape)
-        is_norm = ".norm" in "." + n and n.split(".")[-2].startswith("norm")
-        if is_norm and n.endswith("weight"):
-            v = 1 + 0.1 * u
-        elif is_norm:
-            v = 0.1 * u
-        elif n.endswith("bias"):
-            v = 0.05 * u
-        else:
-            v = 0.06 * u
-        new[n] = v
-    model.load_state_dict(new)
+fixture_uniform, timm_vit, fill_fixture_weights = mm.fixture_uniform, mm.timm_vit, mm.fill_fixture_weights
 
 
 TAU = 0.1
